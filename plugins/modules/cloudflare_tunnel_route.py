@@ -1,0 +1,523 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhost.mastodon developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: cloudflare_tunnel_route
+short_description: Publish a hostname through a remotely managed Cloudflare Tunnel
+version_added: 0.1.0
+description:
+  - Does what the Zero Trust dashboard's "Published application routes" do, idempotently.
+  - Keeps exactly one ingress rule for O(hostname) in the tunnel's remote configuration,
+    with the given service and origin settings. Rules for other hostnames stay as they are.
+    A catch-all rule stays last; if the configuration has none, C(http_status:404) is added.
+  - With O(dns=true), keeps a proxied CNAME O(hostname) -> C(<tunnel id>.cfargotunnel.com)
+    in the zone of the hostname. An A, AAAA or CNAME record of that name that points
+    elsewhere is never replaced unless O(overwrite_dns=true); the error names the record.
+  - Every read happens before the first write, so a refused read (bad token, missing
+    permission) stops the run before anything changes. DNS is written before the tunnel
+    configuration.
+  - A no-op run sends three requests when O(tunnel) is the tunnel id (configuration, zone,
+    DNS records) and four when it is a name.
+author:
+  - selfhost.mastodon developers
+extends_documentation_fragment:
+  - selfhost.mastodon.cloudflare
+  - selfhost.mastodon.cloudflare.attributes
+options:
+  tunnel:
+    description:
+      - Name or id (UUID) of a remotely managed tunnel, for example RV(selfhost.mastodon.cloudflare_tunnel#module:tunnel.id).
+      - Passing the id saves the request that looks the name up.
+    type: str
+    required: true
+  hostname:
+    description:
+      - Public hostname to publish, for example V(social.example.org).
+    type: str
+    required: true
+  service:
+    description:
+      - Where the connector sends requests for O(hostname), as in cloudflared's ingress rules
+        (V(https://localhost:443), V(http://127.0.0.1:3000), V(http_status:404), ...).
+    type: str
+    default: https://localhost:443
+  no_tls_verify:
+    description:
+      - Do not verify the origin's TLS certificate (C(originRequest.noTLSVerify)).
+      - Defaults to V(true) because the origin in this collection serves a self-signed
+        certificate; without it Cloudflare answers 502. Prefer O(ca_pool) with
+        O(no_tls_verify=false) when the connector host has the origin's CA.
+    type: bool
+    default: true
+  origin_server_name:
+    description:
+      - Hostname the connector expects in the origin certificate (C(originRequest.originServerName)).
+      - Not set means leave as it is; an empty string removes it.
+    type: str
+  ca_pool:
+    description:
+      - Path, on the connector host, of a CA bundle to verify the origin certificate with
+        (C(originRequest.caPool)).
+      - Not set means leave as it is; an empty string removes it.
+    type: str
+  http_host_header:
+    description:
+      - Host header sent to the origin (C(originRequest.httpHostHeader)).
+      - Not set means leave as it is; an empty string removes it.
+    type: str
+  connect_timeout:
+    description:
+      - Seconds the connector waits for a TCP connection to the origin (C(originRequest.connectTimeout)).
+      - Not set means leave as it is.
+    type: int
+  zone:
+    description:
+      - Name of the zone that holds the DNS record.
+      - By default the longest zone of the account that O(hostname) falls in, so
+        V(a.sub.example.org) goes to zone V(sub.example.org) when the account has both
+        V(sub.example.org) and V(example.org).
+    type: str
+  dns:
+    description:
+      - Manage the CNAME record for O(hostname). V(false) touches only the tunnel configuration.
+    type: bool
+    default: true
+  overwrite_dns:
+    description:
+      - Replace an A, AAAA or CNAME record of O(hostname) that does not point at this tunnel.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) publishes the hostname.
+      - V(absent) removes the ingress rule for O(hostname) and the CNAME, but the CNAME only if
+        it points at this tunnel.
+    type: str
+    choices: [present, absent]
+    default: present
+seealso:
+  - module: selfhost.mastodon.cloudflare_tunnel
+  - module: selfhost.mastodon.cloudflare_tunnel_info
+'''
+
+EXAMPLES = r'''
+- name: Ensure the Mastodon tunnel exists
+  selfhost.mastodon.cloudflare_tunnel:
+    name: mastodon
+  register: mastodon_tunnel
+  no_log: true
+
+- name: Publish social.example.org through the tunnel to the local nginx
+  selfhost.mastodon.cloudflare_tunnel_route:
+    tunnel: "{{ mastodon_tunnel.tunnel.id }}"
+    hostname: social.example.org
+    service: https://localhost:443
+    no_tls_verify: true
+
+- name: Verify the origin certificate against a CA on the connector host instead
+  selfhost.mastodon.cloudflare_tunnel_route:
+    tunnel: mastodon
+    hostname: social.example.org
+    no_tls_verify: false
+    ca_pool: /etc/cloudflared/origin-ca.pem
+    origin_server_name: social.example.org
+
+- name: Unpublish the hostname
+  selfhost.mastodon.cloudflare_tunnel_route:
+    tunnel: mastodon
+    hostname: social.example.org
+    state: absent
+'''
+
+RETURN = r'''
+tunnel_id:
+  description: Id of the tunnel. V(null) in check mode when the tunnel does not exist yet.
+  returned: always
+  type: str
+  sample: 6ff42ae2-765d-4adf-8112-31c55c1551ef
+rule:
+  description: The ingress rule for the hostname after the run; V(null) after V(state=absent).
+  returned: always
+  type: dict
+  sample: {hostname: social.example.org, service: "https://localhost:443", originRequest: {noTLSVerify: true}}
+ingress:
+  description: All ingress rules of the tunnel after the run (or as they would be, in check mode).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {hostname: social.example.org, service: "https://localhost:443", originRequest: {noTLSVerify: true}}
+    - {service: "http_status:404"}
+config_version:
+  description: Version of the tunnel's remote configuration after the run.
+  returned: success
+  type: int
+  sample: 3
+zone:
+  description: The zone that holds the DNS record.
+  returned: when O(dns=true)
+  type: dict
+  contains:
+    id:
+      description: Zone id.
+      type: str
+    name:
+      description: Zone name.
+      type: str
+dns_record:
+  description: The CNAME record for the hostname after the run; V(null) when absent.
+  returned: when O(dns=true)
+  type: dict
+  sample: {id: 372e67954025e0ba6aaa6d586b9e0b59, type: CNAME, name: social.example.org,
+           content: 6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com, proxied: true}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare import (
+    CODE_DNS_CONFLICT,
+    PERM_DNS,
+    PERM_TUNNEL,
+    PERM_ZONE_READ,
+    CloudflareError,
+    CloudflareModuleHelper,
+    cloudflare_argument_spec,
+    is_tunnel_id,
+    tunnel_cname_target,
+)
+
+ORIGIN_OPTIONS = (
+    ('origin_server_name', 'originServerName'),
+    ('ca_pool', 'caPool'),
+    ('http_host_header', 'httpHostHeader'),
+    ('connect_timeout', 'connectTimeout'),
+)
+ADDRESS_TYPES = ('A', 'AAAA', 'CNAME')
+
+
+def is_catch_all(rule):
+    return not rule.get('hostname') and not rule.get('path')
+
+
+def normalize_rule(rule):
+    """A rule without empty values, for comparison and stable diffs."""
+    out = {}
+    for key, value in rule.items():
+        if value is None or value == '' or value == {} or value == []:
+            continue
+        out[key] = normalize_rule(value) if isinstance(value, dict) else value
+    return out
+
+
+def desired_rule(params, existing):
+    origin = dict((existing or {}).get('originRequest') or {})
+    if params['no_tls_verify']:
+        origin['noTLSVerify'] = True
+    else:
+        origin.pop('noTLSVerify', None)
+    for option, key in ORIGIN_OPTIONS:
+        value = params[option]
+        if value is None:
+            continue
+        if value == '':
+            origin.pop(key, None)
+        else:
+            origin[key] = value
+    rule = {'hostname': params['hostname'], 'service': params['service']}
+    if origin:
+        rule['originRequest'] = origin
+    return rule
+
+
+def plan_ingress(ingress, hostname, rule):
+    """New ingress list: exactly one rule for hostname (or none when rule is None)."""
+    hostname = hostname.lower()
+    new = []
+    placed = False
+    for existing in ingress:
+        if (existing.get('hostname') or '').lower() == hostname:
+            if rule is not None and not placed:
+                new.append(rule)
+                placed = True
+            continue
+        new.append(existing)
+    if rule is not None and not placed:
+        if new and is_catch_all(new[-1]):
+            new.insert(len(new) - 1, rule)
+        else:
+            new.append(rule)
+    if new and not is_catch_all(new[-1]):
+        new.append({'service': 'http_status:404'})
+    return new
+
+
+def record_view(record):
+    if not record:
+        return None
+    return dict(id=record.get('id'), type=record.get('type'), name=record.get('name'),
+                content=record.get('content'), proxied=record.get('proxied'))
+
+
+def describe_record(record):
+    return '%s %s -> %s (id %s%s)' % (record.get('type'), record.get('name'),
+                                      record.get('content'), record.get('id'),
+                                      ', proxied' if record.get('proxied') else '')
+
+
+class TunnelRoute(object):
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.helper = CloudflareModuleHelper(module)
+        self.client = self.helper.client
+        self.changed = False
+        self.result = {}
+
+    def fail(self, exc, permission):
+        self.helper.fail(exc, permission, changed=self.changed)
+
+    # ---------------------------------------------------------------- reads
+
+    def resolve_tunnel(self):
+        tunnel = self.params['tunnel']
+        if is_tunnel_id(tunnel):
+            return tunnel.lower()
+        found = self.helper.call(PERM_TUNNEL, self.client.list_tunnels, tunnel)
+        if not found:
+            return None
+        if found[0].get('remote_config') is False:
+            self.module.fail_json(msg='Tunnel %s (id %s) is locally managed: its ingress rules live in '
+                                      'config.yml on the connector host, not in Cloudflare.'
+                                  % (tunnel, found[0]['id']))
+        return found[0]['id']
+
+    def read_config(self, tunnel_id):
+        try:
+            return self.client.get_tunnel_config(tunnel_id)
+        except CloudflareError as exc:
+            if exc.is_not_found and not exc.is_auth_error:
+                return None
+            self.fail(exc, PERM_TUNNEL)
+
+    def read_dns(self):
+        hostname = self.params['hostname']
+        try:
+            zone = self.client.find_zone(hostname, self.params['zone'])
+        except CloudflareError as exc:
+            if exc.call is None:
+                self.module.fail_json(msg=exc.msg)
+            self.fail(exc, PERM_ZONE_READ)
+        if zone is None:
+            self.module.fail_json(
+                msg='No zone of account %s contains %s%s. Add the zone to the account, or give '
+                    'the token "%s" on it (Cloudflare lists only zones the token may read).'
+                    % (self.client.account_id, hostname,
+                       ' (looked for zone %s)' % self.params['zone'] if self.params['zone'] else '',
+                       PERM_ZONE_READ))
+        records = self.helper.call(PERM_DNS, self.client.list_dns_records, zone['id'], hostname)
+        records = [r for r in records if r.get('type') in ADDRESS_TYPES]
+        return zone, records
+
+    # ---------------------------------------------------------------- DNS plan
+
+    def plan_dns(self, records, target, state):
+        """Return (deletes, update, create, final) for the DNS records of the hostname."""
+        hostname = self.params['hostname']
+        ours = [r for r in records if r.get('type') == 'CNAME'
+                and (r.get('content') or '').lower() == target]
+        others = [r for r in records if r not in ours]
+        desired = {'type': 'CNAME', 'name': hostname, 'content': target, 'proxied': True,
+                   'ttl': 1}
+        if state == 'absent':
+            return ours, None, None, None
+        if others and not self.params['overwrite_dns']:
+            self.module.fail_json(
+                msg='%s already has DNS record(s) that do not point at the tunnel (%s): %s. '
+                    'Remove them or set overwrite_dns=true to replace them.'
+                    % (hostname, target, '; '.join(describe_record(r) for r in others)),
+                conflicting_records=[record_view(r) for r in others])
+        deletes = list(others) + ours[1:]
+        if ours:
+            keep = ours[0]
+            if keep.get('proxied'):
+                return deletes, None, None, keep
+            return deletes, (keep, desired), None, dict(keep, proxied=True)
+        cnames = [r for r in others if r.get('type') == 'CNAME']
+        if cnames:
+            keep = cnames[0]
+            deletes = [r for r in deletes if r is not keep]
+            return deletes, (keep, desired), None, dict(keep, **desired)
+        return deletes, None, desired, dict(desired, id=None)
+
+    # ---------------------------------------------------------------- run
+
+    def run(self):
+        p = self.params
+        state = p['state']
+        hostname = p['hostname']
+
+        tunnel_id = self.resolve_tunnel()
+        if tunnel_id is None:
+            if state == 'absent':
+                self.module.exit_json(changed=False, tunnel_id=None, rule=None, ingress=[],
+                                      msg='Tunnel %s does not exist; nothing to remove.' % p['tunnel'])
+            if self.module.check_mode:
+                self.module.exit_json(changed=True, tunnel_id=None, rule=None, ingress=[],
+                                      msg='Tunnel %s does not exist yet (check mode); the route '
+                                          'would be created once it does.' % p['tunnel'])
+            self.module.fail_json(msg='No non-deleted tunnel named %s in account %s; create it '
+                                      'first with selfhost.mastodon.cloudflare_tunnel.'
+                                  % (p['tunnel'], self.client.account_id))
+
+        config_result = self.read_config(tunnel_id)
+        if config_result is None and state == 'present':
+            self.module.fail_json(msg='Tunnel %s was not found in account %s.'
+                                  % (tunnel_id, self.client.account_id))
+        config_result = config_result or {}
+        config = dict(config_result.get('config') or {})
+        ingress = list(config.get('ingress') or [])
+
+        target = tunnel_cname_target(tunnel_id)
+        zone = records = None
+        if p['dns']:
+            zone, records = self.read_dns()
+
+        # ---- plan (everything is read; nothing written yet)
+        current_rules = [r for r in ingress
+                         if (r.get('hostname') or '').lower() == hostname.lower()]
+        if state == 'present':
+            rule = desired_rule(p, current_rules[0] if current_rules else None)
+        else:
+            rule = None
+        new_ingress = plan_ingress(ingress, hostname, rule) if (ingress or rule) else []
+        config_changed = ([normalize_rule(r) for r in new_ingress]
+                          != [normalize_rule(r) for r in ingress])
+
+        dns_plan = None
+        if p['dns']:
+            dns_plan = self.plan_dns(records, target, state)
+            deletes, update, create, final = dns_plan
+            dns_changed = bool(deletes or update or create)
+        else:
+            dns_changed = False
+
+        self.changed = False
+        result = dict(changed=config_changed or dns_changed, tunnel_id=tunnel_id,
+                      rule=normalize_rule(rule) if rule else None,
+                      ingress=[normalize_rule(r) for r in new_ingress],
+                      config_version=config_result.get('version'))
+
+        # ---- write (DNS first: the tunnel module has already proven Tunnel Edit)
+        if not self.module.check_mode:
+            if p['dns']:
+                final = self.write_dns(zone, dns_plan)
+            if config_changed:
+                new_config = dict(config, ingress=new_ingress)
+                try:
+                    written = self.client.put_tunnel_config(tunnel_id, new_config)
+                except CloudflareError as exc:
+                    self.fail(exc, PERM_TUNNEL)
+                self.changed = True
+                written = written or {}
+                written_ingress = (written.get('config') or {}).get('ingress')
+                if written_ingress is not None:
+                    result['ingress'] = [normalize_rule(r) for r in written_ingress]
+                result['config_version'] = written.get('version', result['config_version'])
+
+        if p['dns']:
+            result['zone'] = dict(id=zone['id'], name=zone['name'])
+            result['dns_record'] = record_view(final)
+
+        if self.module._diff:
+            before = {'ingress': [normalize_rule(r) for r in ingress]}
+            after = {'ingress': result['ingress']}
+            if p['dns']:
+                before['dns_records'] = sorted(
+                    [self._diff_record(r) for r in records],
+                    key=lambda r: (r['type'], r['content'] or ''))
+                after_records = [r for r in records if r not in dns_plan[0]]
+                if dns_plan[1] is not None:
+                    after_records = [r for r in after_records if r is not dns_plan[1][0]]
+                if final is not None:
+                    after_records.append(final)
+                after['dns_records'] = sorted(
+                    [self._diff_record(r) for r in after_records],
+                    key=lambda r: (r['type'], r['content'] or ''))
+            result['diff'] = dict(before=before, after=after)
+        self.module.exit_json(**result)
+
+    @staticmethod
+    def _diff_record(record):
+        return dict(type=record.get('type'), name=record.get('name'),
+                    content=record.get('content'), proxied=record.get('proxied'))
+
+    def write_dns(self, zone, plan):
+        deletes, update, create, final = plan
+        for record in deletes:
+            try:
+                self.client.delete_dns_record(zone['id'], record['id'])
+            except CloudflareError as exc:
+                if not exc.is_not_found or exc.is_auth_error:
+                    self.fail(exc, PERM_DNS)
+            self.changed = True
+        if update is not None:
+            record, desired = update
+            try:
+                final = self.client.update_dns_record(zone['id'], record['id'], desired)
+            except CloudflareError as exc:
+                self.fail(exc, PERM_DNS)
+            self.changed = True
+        if create is not None:
+            try:
+                final = self.client.create_dns_record(zone['id'], create)
+            except CloudflareError as exc:
+                if not exc.has_code(CODE_DNS_CONFLICT):
+                    self.fail(exc, PERM_DNS)
+                # A retried create whose first attempt reached Cloudflare, or a record that
+                # appeared since the read: adopt it only if it is ours.
+                records = self.helper.call(PERM_DNS, self.client.list_dns_records,
+                                           zone['id'], create['name'])
+                ours = [r for r in records if r.get('type') == 'CNAME'
+                        and (r.get('content') or '').lower() == create['content']]
+                if not ours:
+                    self.module.fail_json(
+                        msg='%s Records now on that name: %s.' % (
+                            exc.msg, '; '.join(describe_record(r) for r in records
+                                               if r.get('type') in ADDRESS_TYPES) or 'none'),
+                        changed=self.changed)
+                final = ours[0]
+            self.changed = True
+        return final
+
+
+def main():
+    argument_spec = cloudflare_argument_spec()
+    argument_spec.update(
+        tunnel=dict(type='str', required=True),
+        hostname=dict(type='str', required=True),
+        service=dict(type='str', default='https://localhost:443'),
+        no_tls_verify=dict(type='bool', default=True),
+        origin_server_name=dict(type='str'),
+        ca_pool=dict(type='str'),
+        http_host_header=dict(type='str'),
+        connect_timeout=dict(type='int'),
+        zone=dict(type='str'),
+        dns=dict(type='bool', default=True),
+        overwrite_dns=dict(type='bool', default=False),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module.params['hostname'] = module.params['hostname'].rstrip('.').lower()
+    TunnelRoute(module).run()
+
+
+if __name__ == '__main__':
+    main()
