@@ -1,37 +1,40 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers `docker info`.
 # - An engine that already runs is never touched.
-# - As root on Debian/Ubuntu with none: install the distribution's docker.io (and debootstrap,
-#   which the image builder needs) and start dockerd in the background.
+# - As root on Debian/Ubuntu with none: install the distribution's docker.io (plus debootstrap,
+#   which the image builder needs, and shellcheck for ansible-test sanity) and start dockerd
+#   in the background.
 # - Anything else: stop and say exactly what to install.
 set -euo pipefail
 
 log=${SELFHOST_DOCKERD_LOG:-/var/log/selfhost-dockerd.log}
 
-if docker info >/dev/null 2>&1; then
-  echo "engine: a Docker engine is already running; leaving it alone"
-  exit 0
-fi
-
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  cat >&2 <<'MSG'
-engine: no Docker engine answers `docker info`, and this script only installs one when it runs
-as root on Debian or Ubuntu. Install and start one yourself, for example:
-    sudo apt-get install docker.io debootstrap && sudo systemctl start docker
-or Docker Engine from docs.docker.com, then run the command again.
-MSG
-  exit 2
-fi
-
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
-command -v docker >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)   # for ansible-test sanity
+running=false
+docker info >/dev/null 2>&1 && running=true
+
 if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    cat >&2 <<MSG
+engine: missing ${need[*]}. This script installs them only as root on Debian or Ubuntu.
+Install them yourself, for example:
+    sudo apt-get install docker.io debootstrap shellcheck && sudo systemctl start docker
+(or Docker Engine from docs.docker.com), then run the command again.
+MSG
+    exit 2
+  fi
   echo "engine: installing ${need[*]} from the distribution"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if $running; then
+  echo "engine: a Docker engine is already running; leaving it alone"
+  exit 0
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# The one test command (`make test` calls it): sets up everything a fresh Debian/Ubuntu machine
+# lacks, then runs every quality gate and test. Stages can be run alone:
+#
+#   tests/platform/run-tests.sh all                 set-up, lint, sanity, units, molecule
+#   tests/platform/run-tests.sh setup               venv, container engine, base images
+#   tests/platform/run-tests.sh lint | sanity | units
+#   tests/platform/run-tests.sh molecule [SCENARIO[:DISTRO] ...]
+#
+# Prints how long each stage took, and ends with one line "total: N passed, N failed".
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+venv="$root/.venv"
+build="$root/.build"
+junit="$build/junit"
+orig_path=$PATH
+export PATH="$venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$build/collections"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+export SELFHOST_APT_CACHE=${SELFHOST_APT_CACHE:-/var/cache/selfhost-mastodon/apt}
+
+declare -a stage_lines=()
+gate_passed=0
+gate_failed=0
+failed_names=()
+
+say() { printf '\n==> %s\n' "$*"; }
+
+run_stage() {  # run_stage NAME COMMAND...: times it, records a gate result
+  local name=$1; shift
+  local start rc
+  start=$(date +%s)
+  say "$name"
+  "$@"; rc=$?
+  local took=$(( $(date +%s) - start ))
+  if [ $rc -eq 0 ]; then
+    stage_lines+=("$(printf '%-34s %5ss  ok' "$name" "$took")")
+  else
+    stage_lines+=("$(printf '%-34s %5ss  FAILED (exit %s)' "$name" "$took" "$rc")")
+    failed_names+=("$name")
+  fi
+  return $rc
+}
+
+# --- set-up -----------------------------------------------------------------------------------
+setup_venv() {
+  local want have py
+  want=$(sha256sum requirements-dev.txt | cut -c1-16)
+  have=$(cat "$venv/.requirements.sha" 2>/dev/null || true)
+  if [ "$want" = "$have" ] && [ -x "$venv/bin/ansible-playbook" ]; then
+    echo "venv: $venv is up to date"
+  else
+    # The system's python3 (Debian 12: 3.11, Debian 13: 3.13, Ubuntu 24.04: 3.12), not the venv's.
+    py=${SELFHOST_PYTHON:-$(PATH=$orig_path command -v python3 || true)}
+    if [ -z "$py" ] || ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      echo "venv: Python 3.11 or newer is needed as python3 (or set SELFHOST_PYTHON)" >&2; return 1
+    fi
+    if ! "$py" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "venv: installing python3-venv"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      else
+        echo "venv: $py cannot make virtual environments; install python3-venv" >&2; return 1
+      fi
+    fi
+    echo "venv: creating $venv with $py ($("$py" --version)) and installing requirements-dev.txt"
+    # In place: pip brings an existing venv to the pinned versions without removing it.
+    [ -x "$venv/bin/python" ] || "$py" -m venv "$venv" || return 1
+    "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -r requirements-dev.txt || return 1
+    echo "$want" >"$venv/.requirements.sha"
+  fi
+  # The collection as Ansible sees it: .build/collections/ansible_collections/selfhost/mastodon
+  mkdir -p "$build/collections/ansible_collections/selfhost"
+  ln -sfn ../../../.. "$build/collections/ansible_collections/selfhost/mastodon"
+  local version; version=$(ansible --version 2>/dev/null); echo "venv: ${version%%$'\n'*}"
+}
+
+setup_engine() { bash tests/platform/ensure-engine.sh; }
+
+setup_images() {
+  local distros
+  distros=$(scenario_matrix | awk -F: '{print $2}' | sort -u | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  bash tests/platform/build-images.sh $distros
+}
+
+# --- quality gates ----------------------------------------------------------------------------
+gate_lint() { ansible-lint --offline; }
+
+collection_copy() {  # a copy under .../ansible_collections/selfhost/mastodon, as ansible-test needs
+  local dest="$build/ansible-test/ansible_collections/selfhost/mastodon"
+  rm -rf "$dest" && mkdir -p "$dest"
+  git ls-files -co --exclude-standard | tar -C "$root" -cf - -T - | tar -C "$dest" -xf -
+  echo "$dest"
+}
+
+pyver() { python -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+
+# ansible-test runs in a venv of its own: its sanity requirements (pylint, mypy, ...) are pinned
+# by ansible-test and must not disturb the project venv. (`--venv` would fetch a pip bootstrap
+# script from a host that is not always reachable, so this venv is made here with ensurepip.)
+ansible_test_env() {
+  local atv="$build/ansible-test-venv" want
+  want=$( { grep '^ansible-core==' requirements-dev.txt; cat tests/unit/requirements.txt 2>/dev/null; } | sha256sum | cut -c1-16)
+  if [ "$(cat "$atv/.sha" 2>/dev/null)" != "$want" ]; then
+    rm -rf "$atv"
+    "$venv/bin/python" -m venv "$atv" && "$atv/bin/pip" install -q --upgrade pip &&
+      "$atv/bin/pip" install -q "$(grep '^ansible-core==' requirements-dev.txt)" || return 1
+    [ -f tests/unit/requirements.txt ] && { "$atv/bin/pip" install -q -r tests/unit/requirements.txt || return 1; }
+    echo "$want" >"$atv/.sha"
+  fi
+  # The venvs ansible-test makes for some sanity tests need its pip bootstrap script.
+  local pipv cache
+  pipv=$("$atv/bin/python" -c 'import re, ansible_test._internal.python_requirements as m, inspect; print(re.search(r"pip=.([0-9.]+)", inspect.getsource(m.get_venv_packages)).group(1))' 2>/dev/null)
+  cache="$HOME/.ansible/test/cache/get_pip_${pipv//./_}.py"
+  if [ -n "$pipv" ] && [ ! -f "$cache" ]; then
+    mkdir -p "$(dirname "$cache")" && cp tests/platform/get_pip_ensurepip.py "$cache"
+  fi
+  echo "$atv"
+}
+
+gate_sanity() {
+  local dest atv; dest=$(collection_copy); atv=$(ansible_test_env) || return 1
+  (cd "$dest" && git init -q . && git add -A >/dev/null 2>&1 &&
+   PATH="$atv/bin:$PATH" ansible-test sanity --local --requirements --python "$(pyver)" --color no)
+}
+
+gate_units() {
+  local dest atv rc; dest=$(collection_copy); atv=$(ansible_test_env) || return 1
+  (cd "$dest" && PATH="$atv/bin:$PATH" ansible-test units --local --requirements --python "$(pyver)" --color no)
+  rc=$?
+  mkdir -p "$junit"
+  cp "$dest"/tests/output/junit/*.xml "$junit/" 2>/dev/null || true
+  for f in "$junit"/python*-units.xml; do [ -f "$f" ] && mv "$f" "$junit/units.xml"; done
+  return $rc
+}
+
+# --- molecule ---------------------------------------------------------------------------------
+# Each scenario says in its molecule.yml which distros it runs on and whether CI runs it:
+#   # selfhost-distros: debian13 debian12
+#   # selfhost-ci: false
+scenario_matrix() {
+  local f s distros
+  for f in molecule/default/molecule.yml $(ls molecule/*/molecule.yml | grep -v '^molecule/default/'); do
+    [ -f "$f" ] || continue
+    grep -q '^# selfhost-ci: false' "$f" && continue
+    s=$(basename "$(dirname "$f")")
+    distros=$(sed -n 's/^# selfhost-distros: *//p' "$f")
+    for d in ${distros:-debian13}; do echo "$s:$d"; done
+  done
+}
+
+molecule_one() {  # molecule_one SCENARIO DISTRO
+  local s=$1 d=$2
+  SELFHOST_DISTRO=$d SELFHOST_IMAGE=${SELFHOST_IMAGE_OVERRIDE:-selfhost/$d-systemd:latest} \
+  PYTEST_ADDOPTS="--junitxml=$junit/molecule-$s-$d.xml -o junit_suite_name=molecule-$s-$d" \
+    molecule test -s "$s"
+}
+
+stage_molecule() {
+  local items=("$@") item rc=0
+  [ ${#items[@]} -gt 0 ] || mapfile -t items < <(scenario_matrix)
+  mkdir -p "$junit"
+  for item in "${items[@]}"; do
+    local s=${item%%:*} d=${item#*:}
+    [ "$d" = "$item" ] && d=debian13
+    rm -f "$junit/molecule-$s-$d.xml"
+    if run_stage "molecule $s ($d)" molecule_one "$s" "$d"; then gate_passed=$((gate_passed + 1));
+    else gate_failed=$((gate_failed + 1)); rc=1; fi
+  done
+  return $rc
+}
+
+gate() {  # gate NAME FUNCTION: a quality gate counts as one test
+  if run_stage "$1" "$2"; then gate_passed=$((gate_passed + 1)); else gate_failed=$((gate_failed + 1)); return 1; fi
+}
+
+summary() {
+  say "Summary"
+  printf '%s\n' "${stage_lines[@]}"
+  python - "$junit" "$gate_passed" "$gate_failed" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+junit, gp, gf = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+passed = failed = skipped = 0
+for path in sorted(glob.glob(f"{junit}/*.xml")):
+    root = ET.parse(path).getroot()
+    for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
+        t, f, e, s = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+        passed += t - f - e - s; failed += f + e; skipped += s
+        print(f"  {suite.get('name') or path}: {t - f - e - s} passed, {f + e} failed, {s} skipped")
+print(f"  quality gates and scenario runs: {gp} passed, {gf} failed")
+line = f"total: {passed + gp} passed, {failed + gf} failed"
+print(line + (f", {skipped} skipped" if skipped else ""))
+PY
+}
+
+main() {
+  local what=${1:-all}; shift || true
+  local rc=0
+  case "$what" in
+    setup) run_stage "setup: venv" setup_venv && run_stage "setup: engine" setup_engine && run_stage "setup: images" setup_images ;;
+    lint) run_stage "setup: venv" setup_venv && gate "ansible-lint (production)" gate_lint; rc=$? ;;
+    sanity) run_stage "setup: venv" setup_venv && gate "ansible-test sanity" gate_sanity; rc=$? ;;
+    units) run_stage "setup: venv" setup_venv && gate "ansible-test units" gate_units; rc=$? ;;
+    molecule)
+      run_stage "setup: venv" setup_venv && run_stage "setup: engine" setup_engine &&
+        run_stage "setup: images" setup_images || { summary; exit 1; }
+      stage_molecule "$@"; rc=$? ;;
+    all)
+      rm -rf "$junit"
+      run_stage "setup: venv" setup_venv && run_stage "setup: engine" setup_engine &&
+        run_stage "setup: images" setup_images || { gate_failed=$((gate_failed + 1)); summary; exit 1; }
+      gate "ansible-lint (production)" gate_lint || rc=1
+      gate "ansible-test sanity" gate_sanity || rc=1
+      gate "ansible-test units" gate_units || rc=1
+      stage_molecule || rc=1 ;;
+    *) echo "usage: $0 all|setup|lint|sanity|units|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
+  esac
+  [ "$what" = setup ] || summary
+  [ ${#failed_names[@]} -eq 0 ] || { echo "failed stages: ${failed_names[*]}"; rc=1; }
+  exit $rc
+}
+
+main "$@"
