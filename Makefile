@@ -10,7 +10,7 @@ SHELL := /bin/bash
 RUN := tests/platform/run-tests.sh
 D ?= debian13
 
-.PHONY: test setup units lint sanity molecule scenario images build demo demo-clean clean help
+.PHONY: test setup units integration lint sanity molecule scenario images build demo demo-clean clean help
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# //'
@@ -20,6 +20,9 @@ test:
 
 setup:
 	@$(RUN) setup
+
+integration:
+	@$(RUN) integration
 
 units:
 	@$(RUN) units

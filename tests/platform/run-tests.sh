@@ -4,7 +4,7 @@
 #
 #   tests/platform/run-tests.sh all                 set-up, lint, sanity, units, molecule
 #   tests/platform/run-tests.sh setup               venv, container engine, base images
-#   tests/platform/run-tests.sh lint | sanity | units
+#   tests/platform/run-tests.sh lint | sanity | units | integration
 #   tests/platform/run-tests.sh molecule [SCENARIO[:DISTRO] ...]
 #
 # Prints how long each stage took, and ends with one line "total: N passed, N failed".
@@ -138,6 +138,12 @@ gate_units() {
   return $rc
 }
 
+gate_integration() {  # packaging and other controller-side tests, in the project venv
+  mkdir -p "$junit"
+  python -m pytest tests/integration -q -p no:cacheprovider --junitxml="$junit/integration.xml" \
+    -o junit_suite_name=integration
+}
+
 # --- molecule ---------------------------------------------------------------------------------
 # Each scenario says in its molecule.yml which distros it runs on and whether CI runs it:
 #   # selfhost-distros: debian13 debian12
@@ -205,6 +211,7 @@ main() {
     lint) run_stage "setup: venv" setup_venv && gate "ansible-lint (production)" gate_lint; rc=$? ;;
     sanity) run_stage "setup: venv" setup_venv && gate "ansible-test sanity" gate_sanity; rc=$? ;;
     units) run_stage "setup: venv" setup_venv && gate "ansible-test units" gate_units; rc=$? ;;
+    integration) run_stage "setup: venv" setup_venv && gate "pytest tests/integration" gate_integration; rc=$? ;;
     molecule)
       run_stage "setup: venv" setup_venv && run_stage "setup: engine" setup_engine &&
         run_stage "setup: images" setup_images || { summary; exit 1; }
@@ -216,8 +223,9 @@ main() {
       gate "ansible-lint (production)" gate_lint || rc=1
       gate "ansible-test sanity" gate_sanity || rc=1
       gate "ansible-test units" gate_units || rc=1
+      gate "pytest tests/integration" gate_integration || rc=1
       stage_molecule || rc=1 ;;
-    *) echo "usage: $0 all|setup|lint|sanity|units|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
+    *) echo "usage: $0 all|setup|lint|sanity|units|integration|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
   esac
   [ "$what" = setup ] || summary
   [ ${#failed_names[@]} -eq 0 ] || { echo "failed stages: ${failed_names[*]}"; rc=1; }
