@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests for selfhost.mastodon.mastodon_secrets: formats, precedence, never-regenerate.
+
+Runs under ``ansible-test units`` and under plain pytest
+(``python -m pytest tests/unit/plugins/modules/test_mastodon_secrets.py``); with plain pytest the
+collection is found through ANSIBLE_COLLECTIONS_PATH or the repository's .build/collections.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import json
+import os
+import re
+import stat
+import sys
+
+import pytest
+
+try:
+    import ansible_collections.selfhost.mastodon.plugins.modules.mastodon_secrets  # noqa: F401
+except ImportError:
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    _CANDIDATES = [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]
+    _CANDIDATES.append(os.path.join(_HERE, "..", "..", "..", "..", ".build", "collections"))
+    for _path in _CANDIDATES:
+        if os.path.isdir(os.path.join(_path, "ansible_collections", "selfhost", "mastodon")):
+            sys.path.insert(0, os.path.abspath(_path))
+            break
+    for _name in [m for m in sys.modules if m == "ansible_collections" or m.startswith("ansible_collections.")]:
+        del sys.modules[_name]
+
+from ansible_collections.selfhost.mastodon.plugins.modules import mastodon_secrets as mod  # noqa: E402
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
+
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+
+HEX128 = re.compile(r"^[0-9a-f]{128}$")
+ALNUM32 = re.compile(r"^[A-Za-z0-9]{32}$")
+URLSAFE = re.compile(r"^[A-Za-z0-9_-]+=*$")
+
+
+def run_module(args, capsys, check_mode=False):
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            mod.main()
+    out = capsys.readouterr().out
+    return json.loads(out), out
+
+
+def assert_vapid_pair(private_b64, public_b64):
+    assert URLSAFE.match(private_b64) and URLSAFE.match(public_b64)
+    private = base64.urlsafe_b64decode(private_b64)
+    public = base64.urlsafe_b64decode(public_b64)
+    assert len(private) == 32
+    assert len(private_b64) == 44 and private_b64.endswith("=")
+    assert len(public) == 65 and public[0] == 4
+    assert len(public_b64) == 88 and public_b64.endswith("=")
+    point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public)
+    derived = ec.derive_private_key(int.from_bytes(private, "big"), ec.SECP256R1()).public_key()
+    assert derived.public_numbers() == point.public_numbers()
+
+
+def test_hex_secret_format_matches_rake_secret():
+    values = {mod.generate_hex_secret() for dummy in range(20)}
+    assert len(values) == 20
+    for value in values:
+        assert HEX128.match(value)
+
+
+def test_alphanumeric_secret_format_matches_db_encryption_init():
+    values = {mod.generate_alphanumeric_secret() for dummy in range(20)}
+    assert len(values) == 20
+    for value in values:
+        assert ALNUM32.match(value)
+
+
+def test_vapid_keys_are_a_p256_pair_in_webpush_format():
+    for dummy in range(20):
+        private_b64, public_b64 = mod.generate_vapid_keys()
+        assert_vapid_pair(private_b64, public_b64)
+        assert mod.vapid_public_from_private(private_b64) == public_b64
+
+
+def test_first_run_generates_everything_and_returns_no_value(tmp_path, capsys):
+    path = tmp_path / "secrets.env"
+    result, raw = run_module({"path": str(path)}, capsys)
+    assert result["changed"] is True
+    assert sorted(result["generated"]) == sorted(mod.NAMES)
+    assert result["kept"] == []
+    values = mod.parse_secrets_file(path.read_text())
+    assert sorted(values) == sorted(mod.NAMES)
+    for name in mod.HEX_SECRETS:
+        assert HEX128.match(values[name])
+    for name in mod.ALNUM_SECRETS:
+        assert ALNUM32.match(values[name])
+    assert_vapid_pair(values["VAPID_PRIVATE_KEY"], values["VAPID_PUBLIC_KEY"])
+    for value in values.values():
+        assert value not in raw
+    assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o600
+
+
+def test_second_run_never_regenerates(tmp_path, capsys):
+    path = tmp_path / "secrets.env"
+    run_module({"path": str(path)}, capsys)
+    before = path.read_bytes()
+    result, dummy = run_module({"path": str(path)}, capsys)
+    assert result["changed"] is False
+    assert result["generated"] == []
+    assert sorted(result["kept"]) == sorted(mod.NAMES)
+    assert path.read_bytes() == before
+
+
+def test_only_missing_secrets_are_generated(tmp_path, capsys):
+    path = tmp_path / "secrets.env"
+    existing = "SECRET_KEY_BASE=%s\nUNRELATED=keep-me\n" % ("ab" * 64)
+    path.write_text(existing)
+    result, dummy = run_module({"path": str(path)}, capsys)
+    assert "SECRET_KEY_BASE" not in result["generated"]
+    assert "SECRET_KEY_BASE" in result["kept"]
+    values = mod.parse_secrets_file(path.read_text())
+    assert values["SECRET_KEY_BASE"] == "ab" * 64
+    assert values["UNRELATED"] == "keep-me"
+
+
+def test_supplied_values_win_and_are_kept_afterwards(tmp_path, capsys):
+    path = tmp_path / "secrets.env"
+    run_module({"path": str(path)}, capsys)
+    vault_value = "cd" * 64
+    args = {"path": str(path), "supplied": {"OTP_SECRET": vault_value}}
+    result, raw = run_module(args, capsys)
+    assert result["changed"] is True
+    assert result["supplied"] == ["OTP_SECRET"]
+    assert vault_value not in raw
+    assert mod.parse_secrets_file(path.read_text())["OTP_SECRET"] == vault_value
+    result, dummy = run_module(args, capsys)
+    assert result["changed"] is False
+
+
+def test_missing_public_key_is_derived_from_stored_private_key(tmp_path, capsys):
+    private_b64, public_b64 = mod.generate_vapid_keys()
+    path = tmp_path / "secrets.env"
+    path.write_text("VAPID_PRIVATE_KEY=%s\n" % private_b64)
+    result, dummy = run_module({"path": str(path)}, capsys)
+    assert "VAPID_PRIVATE_KEY" in result["kept"]
+    assert "VAPID_PUBLIC_KEY" in result["generated"]
+    assert mod.parse_secrets_file(path.read_text())["VAPID_PUBLIC_KEY"] == public_b64
+
+
+def test_mismatched_vapid_pair_fails_without_writing(tmp_path, capsys):
+    private_b64, dummy = mod.generate_vapid_keys()
+    dummy, other_public = mod.generate_vapid_keys()
+    path = tmp_path / "secrets.env"
+    content = "VAPID_PRIVATE_KEY=%s\nVAPID_PUBLIC_KEY=%s\n" % (private_b64, other_public)
+    path.write_text(content)
+    result, dummy = run_module({"path": str(path)}, capsys)
+    assert result["failed"] is True
+    assert "does not belong" in result["msg"]
+    assert path.read_text() == content
+
+
+def test_check_mode_reports_but_writes_nothing(tmp_path, capsys):
+    path = tmp_path / "secrets.env"
+    result, dummy = run_module({"path": str(path)}, capsys, check_mode=True)
+    assert result["changed"] is True
+    assert sorted(result["generated"]) == sorted(mod.NAMES)
+    assert not path.exists()
+
+
+def test_unknown_names_and_world_readable_mode_are_refused(tmp_path, capsys):
+    path = tmp_path / "secrets.env"
+    result, dummy = run_module({"path": str(path), "supplied": {"NOPE": "x"}}, capsys)
+    assert result["failed"] is True and "NOPE" in result["msg"]
+    result, dummy = run_module({"path": str(path), "mode": "0644"}, capsys)
+    assert result["failed"] is True and "world" in result["msg"]
+    assert not path.exists()
