@@ -1,0 +1,1 @@
+"""Request-count benchmarks against the Cloudflare emulator (a test stand-in)."""
