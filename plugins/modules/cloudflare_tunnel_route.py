@@ -443,9 +443,10 @@ class TunnelRoute(object):
                 before['dns_records'] = sorted(
                     [self._diff_record(r) for r in records],
                     key=lambda r: (r['type'], r['content'] or ''))
-                after_records = [r for r in records if r not in dns_plan[0]]
-                if dns_plan[1] is not None:
-                    after_records = [r for r in after_records if r is not dns_plan[1][0]]
+                replaced = [dns_plan[1][0]] if dns_plan[1] is not None else []
+                after_records = [r for r in records
+                                 if r not in dns_plan[0] and r not in replaced
+                                 and (final is None or r.get('id') != final.get('id'))]
                 if final is not None:
                     after_records.append(final)
                 after['dns_records'] = sorted(

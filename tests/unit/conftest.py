@@ -150,3 +150,24 @@ def run_module(monkeypatch):
         raise AssertionError('module returned without exit_json/fail_json')
 
     return run
+
+
+WRITE_METHODS = ('POST', 'PUT', 'PATCH', 'DELETE')
+
+
+def api_writes(emu):
+    """Write requests in the emulator's request log (token verification is a GET)."""
+    return [r for r in emu.requests if r['method'] in WRITE_METHODS]
+
+
+@pytest.fixture
+def cf_args(emulator):
+    """Module arguments pointing at the default emulator, full user token."""
+    from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL
+
+    def make(**kwargs):
+        args = dict(api_url=emulator.api_url, account_id=ACCOUNT_ID, api_token=TOKEN_FULL)
+        args.update(kwargs)
+        return args
+
+    return make
