@@ -20,7 +20,7 @@ description:
   - Soft-deleted tunnels of the same name are ignored.
   - A no-op run sends two requests (list the tunnel by name, read its token).
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 extends_documentation_fragment:
   - selfhost.mastodon.cloudflare
   - selfhost.mastodon.cloudflare.attributes

@@ -18,7 +18,7 @@ description:
     remote configuration.
   - Soft-deleted tunnels are never returned. Paged answers are followed to the last page.
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 extends_documentation_fragment:
   - selfhost.mastodon.cloudflare
   - selfhost.mastodon.cloudflare.info_module

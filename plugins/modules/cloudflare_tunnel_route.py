@@ -26,7 +26,7 @@ description:
   - A no-op run sends three requests when O(tunnel) is the tunnel id (configuration, zone,
     DNS records) and four when it is a name.
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 extends_documentation_fragment:
   - selfhost.mastodon.cloudflare
   - selfhost.mastodon.cloudflare.attributes
@@ -382,6 +382,10 @@ class TunnelRoute(object):
             self.module.fail_json(msg='Tunnel %s was not found in account %s.'
                                   % (tunnel_id, self.client.account_id))
         config_result = config_result or {}
+        if config_result.get('source') == 'local':
+            self.module.fail_json(msg='Tunnel %s is locally managed: its ingress rules live in '
+                                      'config.yml on the connector host, not in Cloudflare.'
+                                  % tunnel_id)
         config = dict(config_result.get('config') or {})
         ingress = list(config.get('ingress') or [])
 

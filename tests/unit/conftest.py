@@ -85,7 +85,7 @@ def sleeps(monkeypatch):
     """Replace the client's sleep so retries do not really wait; record every wait."""
     recorded = []
     monkeypatch.setattr(_cloudflare.CloudflareClient, 'sleep',
-                        staticmethod(lambda seconds: recorded.append(seconds)))
+                        staticmethod(recorded.append))
     return recorded
 
 

@@ -214,7 +214,7 @@ def test_429_without_retry_after_uses_default(server, sleeps):
 
 
 def test_5xx_backoff_is_exponential_and_capped(server, sleeps):
-    for _ in range(5):
+    for dummy in range(5):
         server.add(503, envelope(None, success=False, errors=[{'code': 10013, 'message': 'unavailable'}]))
     server.add(200, envelope({'id': 'x'}))
     make_client(server.url, retry_max_wait=5).get_tunnel('x')
@@ -222,7 +222,7 @@ def test_5xx_backoff_is_exponential_and_capped(server, sleeps):
 
 
 def test_budget_exhaustion_message(server, sleeps):
-    for _ in range(10):
+    for dummy in range(10):
         server.add(429, envelope(None, success=False, errors=[{'code': 10429, 'message': 'Rate limited'}]),
                    headers={'Retry-After': '4'})
     client = make_client(server.url, retry_budget=10)

@@ -178,7 +178,7 @@ def test_delete_gives_up_when_connections_stay(emulator, cf_args, run_module, sl
 
 
 def test_lost_create_answer_is_adopted_not_duplicated(emulator, cf_args, run_module,
-                                                       monkeypatch):
+                                                      monkeypatch):
     """The create reached Cloudflare but its answer was lost (client timeout): the retried
     create is answered 1013 (name taken) and the module adopts the tunnel it created."""
     waits = []

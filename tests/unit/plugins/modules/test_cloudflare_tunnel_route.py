@@ -288,7 +288,7 @@ def test_existing_a_record_is_never_replaced_silently(emulator, cf_args, run_mod
 
 
 def test_cname_of_other_tunnel_is_conflict_then_overwritten(emulator, cf_args, run_module,
-                                                             tunnel_id):
+                                                            tunnel_id):
     from cloudflare_emulator import ZONE_ID
     foreign = emulator.store.create_dns_record(
         ZONE_ID, {'type': 'CNAME', 'name': HOST, 'proxied': True,
@@ -506,3 +506,16 @@ def test_cost_does_not_grow_with_the_account(emulator_factory, run_module, sleep
     res = run_module(cloudflare_tunnel_route.main, args)
     assert res.result['changed'] is False
     assert len(emu.requests) == 4
+
+
+def test_locally_managed_tunnel_is_refused(emulator_factory, run_module, sleeps):
+    from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL
+    tid = '6ff42ae2-765d-4adf-8112-31c55c1551ef'
+    emu = emulator_factory(seed={'tunnels': [{'name': 'laptop', 'id': tid, 'config_src': 'local'}]})
+    for wanted in ('laptop', tid):
+        res = run_module(cloudflare_tunnel_route.main, dict(
+            api_url=emu.api_url, account_id=ACCOUNT_ID, api_token=TOKEN_FULL,
+            tunnel=wanted, hostname=HOST))
+        assert res.failed
+        assert 'locally managed' in res.result['msg']
+    assert [r for r in emu.requests if r['method'] in WRITES] == []
