@@ -410,4 +410,3 @@ class EdgeHandler(socketserver.StreamRequestHandler):
                 if not data:
                     break
                 self.wfile.write(data)
-

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Cloudflare API and edge emulator: a TEST STAND-IN for Cloudflare, not Cloudflare.
 
 Run it as a process::

@@ -304,8 +304,8 @@ def test_seeded_dns_records_and_subzone():
 # --------------------------------------------------------------- faults and log
 def test_rate_limit_fault_with_retry_after(emu, api):
     emu.set_fault(status=429, count=2, retry_after=3)
-    for _ in range(2):
-        answer = api("GET", "/zones")
+    for attempt in range(2):
+        answer = api("GET", "/zones", params={"attempt": attempt})
         assert answer.headers["Retry-After"] == "3"
         assert_error(answer, 429, 971)
     assert api("GET", "/zones").status_code == 200
@@ -385,3 +385,36 @@ def test_state_file_survives_restart(tmp_path):
         records = requests.get(f"{emu.api_url}/zones/{ZONE_ID}/dns_records", headers=headers,
                                timeout=10).json()["result"]
         assert [r["name"] for r in records] == ["social.example.test"]
+
+
+def test_command_line_by_path_prints_ports_and_stops_on_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "cloudflare_emulator", "emulator.py")
+    state = tmp_path / "state.json"
+    log_file = tmp_path / "requests.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, script, "--host", "127.0.0.1", "--api-port", "0", "--edge-port", "0",
+         "--connector-port", "0", "--state-file", str(state), "--log-file", str(log_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    try:
+        ready = json.loads(process.stdout.readline())
+        assert ready["api"].endswith("/client/v4") and ready["connector"].startswith("127.0.0.1:")
+        headers = {"Authorization": f"Bearer {TOKEN_FULL}"}
+        created = requests.post(ready["api"] + TUNNELS, headers=headers, timeout=10,
+                                json={"name": "cli", "config_src": "cloudflare"})
+        assert created.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    assert "stand-in" in subprocess.run([sys.executable, script, "--help"], text=True,
+                                        capture_output=True, check=True).stdout
+    saved = json.loads(state.read_text())
+    assert [t["name"] for t in saved["tunnels"].values()] == ["cli"]
+    logged = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [(e["method"], e["route"]) for e in logged] == [
+        ("POST", "/accounts/{account_id}/cfd_tunnel")]

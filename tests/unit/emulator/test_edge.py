@@ -355,7 +355,7 @@ def test_websocket_through_the_tunnel(running, origins):
         assert reader.readline().startswith(b"HTTP/1.1 101")
         head = {}
         while (line := reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
+            name, _sep, value = line.decode().partition(":")
             head[name.strip().lower()] = value.strip()
         expected = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
         assert head["sec-websocket-accept"] == expected
