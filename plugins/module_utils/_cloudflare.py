@@ -124,6 +124,17 @@ def _format_errors(errors):
     return '; '.join(parts)
 
 
+def _connection_detail(exc):
+    """Short text for a requests exception: its class and the innermost reason."""
+    text = str(exc)
+    match = re.search(r'(\[Errno -?\d+\][^\'")]*)', text)
+    if match:
+        return '%s (%s)' % (exc.__class__.__name__, match.group(1).strip())
+    if 'timed out' in text.lower():
+        return '%s (timed out)' % exc.__class__.__name__
+    return exc.__class__.__name__
+
+
 class CloudflareClient(object):
     """Cloudflare v4 API client used by the selfhost.mastodon modules.
 
@@ -205,7 +216,7 @@ class CloudflareClient(object):
                     kwargs['headers'] = {'Content-Type': 'application/json'}
                 response = self.session.request(method, self._url(path), **kwargs)
             except requests.exceptions.RequestException as exc:
-                retry_reason = 'connection error: %s' % exc.__class__.__name__
+                retry_reason = 'connection error: %s' % _connection_detail(exc)
                 wait = min(self.BACKOFF_BASE * (2 ** backoff_step), self.retry_max_wait)
                 backoff_step += 1
             else:

@@ -129,6 +129,18 @@ EXAMPLES = r'''
     ca_pool: /etc/cloudflared/origin-ca.pem
     origin_server_name: social.example.org
 
+- name: Set the credentials once for every Cloudflare module of the play
+  module_defaults:
+    group/selfhost.mastodon.cloudflare:
+      account_id: "{{ cloudflare_account_id }}"
+      api_token: "{{ vault_cloudflare_api_token }}"
+  block:
+    - name: Publish a second hostname on the same tunnel
+      selfhost.mastodon.cloudflare_tunnel_route:
+        tunnel: "{{ mastodon_tunnel.tunnel.id }}"
+        hostname: files.example.org
+        service: http://127.0.0.1:9000
+
 - name: Unpublish the hostname
   selfhost.mastodon.cloudflare_tunnel_route:
     tunnel: mastodon

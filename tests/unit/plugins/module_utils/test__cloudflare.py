@@ -281,7 +281,7 @@ def test_connection_errors_are_retried_then_reported(sleeps):
     with pytest.raises(CloudflareError) as info:
         client.list_tunnels('blog')
     assert sleeps == [1.0, 2.0, 4.0]
-    assert 'connection error: ConnectionError' in info.value.msg
+    assert 'connection error: ConnectionError ([Errno 111] Connection refused)' in info.value.msg
     assert 'Gave up after 4 attempt(s) and 7.0 s of waiting' in info.value.msg
     assert client.request_count == 4
 

@@ -378,6 +378,14 @@ def test_html_5xx_is_retried(emulator, cf_args, run_module, tunnel_id, sleeps):
     assert sleeps == [1.0]
 
 
+def test_slow_answer_times_out_and_is_retried(emulator, cf_args, run_module, tunnel_id, sleeps):
+    emulator.set_fault(delay=1.0, count=1, path='/dns_records', method='GET')
+    res = run_route(run_module, cf_args, tunnel=tunnel_id, timeout=0.3)
+    assert not res.failed, res.result
+    assert sleeps == [1.0]
+    assert len(records(emulator)) == 1
+
+
 def test_budget_exhausted_message(emulator, cf_args, run_module, tunnel_id, sleeps):
     emulator.set_fault(status=429, count=100, retry_after=20)
     res = run_route(run_module, cf_args, tunnel=tunnel_id, retry_budget=45)
