@@ -67,7 +67,7 @@ def test_installed_collection_is_listed(installed):
 
 
 def test_modules_are_documented_by_fqcn(installed):
-    _, env = installed
+    env = installed[1]
     listed = run("ansible-doc", "-l", "selfhost.mastodon", "-j", env=env)
     modules = json.loads(listed)
     expected = {"selfhost.mastodon.cloudflare_tunnel", "selfhost.mastodon.cloudflare_tunnel_route",
@@ -80,7 +80,7 @@ def test_modules_are_documented_by_fqcn(installed):
 
 
 def test_roles_are_addressable_by_fqcn(installed):
-    _, env = installed
+    env = installed[1]
     roles = json.loads(run("ansible-doc", "-t", "role", "-l", "selfhost.mastodon", "-j", env=env))
     for role in ("base_os", "selfsigned_tls", "mastodon_stack"):
         assert f"selfhost.mastodon.{role}" in roles, sorted(roles)

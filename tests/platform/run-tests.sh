@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Stage functions are called indirectly, through run_stage and gate.
+# shellcheck disable=SC2317
 # The one test command (`make test` calls it): sets up everything a fresh Debian/Ubuntu machine
 # lacks, then runs every quality gate and test. Stages can be run alone:
 #
@@ -11,7 +13,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 venv="$root/.venv"
 build="$root/.build"
 junit="$build/junit"
@@ -41,7 +43,7 @@ run_stage() {  # run_stage NAME COMMAND...: times it, records a gate result
     stage_lines+=("$(printf '%-34s %5ss  FAILED (exit %s)' "$name" "$took" "$rc")")
     failed_names+=("$name")
   fi
-  return $rc
+  return "$rc"
 }
 
 # --- set-up -----------------------------------------------------------------------------------
@@ -134,8 +136,10 @@ gate_units() {
   rc=$?
   mkdir -p "$junit"
   cp "$dest"/tests/output/junit/*.xml "$junit/" 2>/dev/null || true
-  for f in "$junit"/python*-units.xml; do [ -f "$f" ] && mv "$f" "$junit/units.xml"; done
-  return $rc
+  for f in "$junit"/python*-units.xml; do
+    if [ -f "$f" ]; then mv "$f" "$junit/units.xml"; fi
+  done
+  return "$rc"
 }
 
 gate_integration() {  # packaging and other controller-side tests, in the project venv
@@ -149,12 +153,14 @@ gate_integration() {  # packaging and other controller-side tests, in the projec
 #   # selfhost-distros: debian13 debian12
 #   # selfhost-ci: false
 scenario_matrix() {
-  local f s distros
-  for f in molecule/default/molecule.yml $(ls molecule/*/molecule.yml | grep -v '^molecule/default/'); do
+  local f s distros seen_default=""
+  for f in molecule/default/molecule.yml molecule/*/molecule.yml; do
     [ -f "$f" ] || continue
+    case "$f" in molecule/default/*) [ -n "$seen_default" ] && continue; seen_default=1 ;; esac
     grep -q '^# selfhost-ci: false' "$f" && continue
     s=$(basename "$(dirname "$f")")
     distros=$(sed -n 's/^# selfhost-distros: *//p' "$f")
+    # shellcheck disable=SC2086  # a list of words, split on purpose
     for d in ${distros:-debian13}; do echo "$s:$d"; done
   done
 }
@@ -177,7 +183,7 @@ stage_molecule() {
     if run_stage "molecule $s ($d)" molecule_one "$s" "$d"; then gate_passed=$((gate_passed + 1));
     else gate_failed=$((gate_failed + 1)); rc=1; fi
   done
-  return $rc
+  return "$rc"
 }
 
 gate() {  # gate NAME FUNCTION: a quality gate counts as one test
@@ -203,23 +209,26 @@ print(line + (f", {skipped} skipped" if skipped else ""))
 PY
 }
 
+setup_all() {
+  run_stage "setup: venv" setup_venv && run_stage "setup: engine" setup_engine &&
+    run_stage "setup: images" setup_images
+}
+
 main() {
   local what=${1:-all}; shift || true
   local rc=0
   case "$what" in
-    setup) run_stage "setup: venv" setup_venv && run_stage "setup: engine" setup_engine && run_stage "setup: images" setup_images ;;
+    setup) setup_all; rc=$? ;;
     lint) run_stage "setup: venv" setup_venv && gate "ansible-lint (production)" gate_lint; rc=$? ;;
     sanity) run_stage "setup: venv" setup_venv && gate "ansible-test sanity" gate_sanity; rc=$? ;;
     units) run_stage "setup: venv" setup_venv && gate "ansible-test units" gate_units; rc=$? ;;
     integration) run_stage "setup: venv" setup_venv && gate "pytest tests/integration" gate_integration; rc=$? ;;
     molecule)
-      run_stage "setup: venv" setup_venv && run_stage "setup: engine" setup_engine &&
-        run_stage "setup: images" setup_images || { summary; exit 1; }
+      if ! setup_all; then summary; exit 1; fi
       stage_molecule "$@"; rc=$? ;;
     all)
       rm -rf "$junit"
-      run_stage "setup: venv" setup_venv && run_stage "setup: engine" setup_engine &&
-        run_stage "setup: images" setup_images || { gate_failed=$((gate_failed + 1)); summary; exit 1; }
+      if ! setup_all; then gate_failed=$((gate_failed + 1)); summary; exit 1; fi
       gate "ansible-lint (production)" gate_lint || rc=1
       gate "ansible-test sanity" gate_sanity || rc=1
       gate "ansible-test units" gate_units || rc=1
