@@ -35,7 +35,9 @@ options:
       - V(present) finds the non-deleted tunnel of that name or creates it remotely managed.
         A locally managed tunnel (created with C(cloudflared tunnel create)) of that name is
         an error.
-      - V(absent) cleans up the tunnel's connections, then deletes it. While Cloudflare
+      - V(absent) cleans up the tunnel's connections, then deletes it. A locally managed
+        tunnel of that name is an error here too, because the module never deletes a tunnel it
+        could not have created. While Cloudflare
         answers that the tunnel still has active connections (error 1022), the module
         cleans up and retries within O(retry_budget). A tunnel that is already absent is
         not an error.

@@ -106,10 +106,12 @@ def test_locally_managed_tunnel_is_an_error(emulator_factory, run_module, sleeps
     from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL
     emu = emulator_factory(seed={'tunnels': [{'name': 'mastodon', 'config_src': 'local'}]})
     args = dict(api_url=emu.api_url, account_id=ACCOUNT_ID, api_token=TOKEN_FULL, name='mastodon')
-    res = run_module(cloudflare_tunnel.main, args)
-    assert res.failed
-    assert 'locally managed' in res.result['msg']
+    for state in ('present', 'absent'):
+        res = run_module(cloudflare_tunnel.main, dict(args, state=state))
+        assert res.failed
+        assert 'locally managed' in res.result['msg']
     assert writes(emu) == []
+    assert len(tunnels_named(emu, 'mastodon')) == 1
 
 
 def test_delete_cleans_connections_first_then_absent_is_ok(emulator, cf_args, run_module):
