@@ -1,0 +1,434 @@
+"""Day-2 operations, exercised as a user runs them: the playbooks are run with
+ansible-playbook against the converged container, and the results are read from the real
+PostgreSQL, Redis, systemd and files, and from the Mastodon TEST DOUBLE's invocation log
+(tests/mastodon_double: its bin/rails and bin/tootctl append one JSON line per call).
+
+The tests run in file order and build on each other (backup before restore, upgrade before
+the flood guard, teardown last).
+"""
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+PROJECT = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+LIVE = "/home/mastodon/live"
+MEDIA = f"{LIVE}/public/system"
+ENV_FILE = f"{LIVE}/.env.production"
+SECRETS_FILE = "/etc/mastodon/secrets.env"
+BACKUPS = "/var/backups/mastodon"
+DOUBLE_LOG = f"{LIVE}/log/double-invocations.log"
+SERVICES = ["mastodon-web", "mastodon-sidekiq", "mastodon-streaming@4000"]
+TUNNEL = "social.example.test"
+STAMP = re.compile(r"/var/backups/mastodon/\d{8}T\d{6}Z")
+
+sys.path.insert(0, os.path.join(PROJECT, "tests"))
+
+
+def playbook(name, *extra, env=None, callback=None):
+    """Run playbooks/<name>.yml against the scenario's inventory; return the CompletedProcess."""
+    run_env = dict(os.environ)
+    run_env.update({
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(PROJECT, ".build", "collections"),
+        "ANSIBLE_ROLES_PATH": os.path.join(PROJECT, "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_HOST_KEY_CHECKING": "false",
+    })
+    if callback:
+        run_env["ANSIBLE_STDOUT_CALLBACK"] = callback
+    run_env.update(env or {})
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+           "-i", os.path.join(EPHEMERAL, "inventory"),
+           os.path.join(PROJECT, "playbooks", f"{name}.yml"),
+           "-e", "mastodon_ops_hosts=all", *extra]
+    return subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=1200,
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def adhoc(module, args, env):
+    """Run a collection module on the controller (the Cloudflare modules run there)."""
+    run_env = dict(os.environ)
+    run_env.update({"ANSIBLE_COLLECTIONS_PATH": os.path.join(PROJECT, ".build", "collections")})
+    run_env.update(env)
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost",
+           "-m", module, "-a", json.dumps(args)]
+    out = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def sql(host, query):
+    out = host.run("runuser -u postgres -- psql -X -At -v ON_ERROR_STOP=1 -d mastodon_production -c %s", query)
+    assert out.rc == 0, out.stderr
+    return out.stdout
+
+
+def sha256(host, path):
+    return host.check_output("sha256sum %s | cut -d' ' -f1", path)
+
+
+def media_checksums(host):
+    out = host.check_output(
+        f"cd {MEDIA} && find . -path ./cache -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum")
+    return out
+
+
+def invocations(host):
+    return [json.loads(line) for line in host.file(DOUBLE_LOG).content_string.splitlines() if line]
+
+
+def backups(host):
+    return sorted(host.check_output(f"ls -1 {BACKUPS}").split())
+
+
+# --- installation ------------------------------------------------------------------------
+
+
+def test_timers_and_scripts_installed(host):
+    for timer in ("mastodon-backup.timer", "mastodon-flood-guard.timer"):
+        assert host.service(timer).is_enabled, timer
+        assert host.service(timer).is_running, timer
+    calendar = host.check_output("systemctl show -p TimersCalendar --value mastodon-flood-guard.timer")
+    assert "*-*-* *:00/5:00" in calendar, calendar
+    for script in ("mastodon-backup", "mastodon-restore", "mastodon-flood-guard"):
+        f = host.file(f"/usr/local/sbin/{script}")
+        assert (f.user, f.mode) == ("root", 0o750), script
+    conf = host.file("/etc/mastodon/ops.conf")
+    assert (conf.user, conf.mode) == ("root", 0o640)
+    assert host.file(BACKUPS).mode == 0o700
+
+
+# --- backup and restore ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def round_trip_state():
+    return {}
+
+
+def test_backup_writes_root_only_dated_directory(host, round_trip_state):
+    tag = secrets.token_hex(4)
+    sql(host, f"INSERT INTO accounts (username, domain) VALUES "
+              f"('alice{tag}', NULL), ('bob{tag}', 'remote.example'), ('carol{tag}', 'other.example')")
+    host.run_expect([0], "redis-cli SET day2:roundtrip %s", tag)
+    for rel in ("media_attachments/files/000/000/001/original/photo.jpg",
+                "accounts/avatars/000/000/001/original/avatar.png",
+                "cache/media_attachments/files/999/remote.jpg"):
+        path = f"{MEDIA}/{rel}"
+        host.run_expect([0], f"mkdir -p $(dirname {path}) && head -c 300000 /dev/urandom > {path} "
+                             f"&& chown -R mastodon:mastodon {MEDIA}")
+    round_trip_state.update(
+        tag=tag,
+        rows=sql(host, "SELECT id, username, domain FROM accounts ORDER BY id"),
+        media=media_checksums(host),
+        env=sha256(host, ENV_FILE), secrets=sha256(host, SECRETS_FILE),
+        env_stat=host.check_output("stat -c '%U %G %a' " + ENV_FILE),
+        secrets_stat=host.check_output("stat -c '%U %G %a' " + SECRETS_FILE),
+    )
+    assert "photo.jpg" in round_trip_state["media"]
+    assert "remote.jpg" not in round_trip_state["media"]
+
+    run = playbook("backup")
+    assert run.returncode == 0, run.stdout + run.stderr
+    found = STAMP.findall(run.stdout)
+    assert found, run.stdout
+    path = found[-1]
+    round_trip_state["backup"] = path
+
+    d = host.file(path)
+    assert (d.user, d.group, d.mode) == ("root", "root", 0o700)
+    names = sorted(host.check_output(f"ls -1 {path}").split())
+    assert names == ["SHA256SUMS", "backup.info", "config.tar", "database.dump", "media.tar", "redis.rdb"]
+    for name in names:
+        f = host.file(f"{path}/{name}")
+        assert (f.user, f.mode) == ("root", 0o600), name
+    host.run_expect([0], f"cd {path} && sha256sum --check --strict SHA256SUMS")
+    # pg_dump custom format, the media without the remote cache, both config files.
+    assert host.check_output(f"head -c 5 {path}/database.dump") == "PGDMP"
+    media_list = host.check_output(f"tar -tf {path}/media.tar")
+    assert "photo.jpg" in media_list and "avatar.png" in media_list
+    assert "cache" not in media_list
+    config_list = host.check_output(f"tar -tf {path}/config.tar").split()
+    assert config_list == ["home/mastodon/live/.env.production", "etc/mastodon/secrets.env"]
+    assert "release=v4.9.0-double" in host.file(f"{path}/backup.info").content_string
+
+
+def test_restore_round_trip(host, round_trip_state):
+    state = round_trip_state
+    assert "backup" in state, "the backup test must run first"
+    # Lose everything the backup holds.
+    for unit in SERVICES:
+        host.run_expect([0], "systemctl stop %s", unit)
+    host.run_expect([0], "runuser -u postgres -- dropdb --force mastodon_production")
+    assert host.run("runuser -u postgres -- psql -d mastodon_production -c 'SELECT 1'").rc != 0
+    host.run_expect([0], f"rm -rf {MEDIA}/media_attachments {MEDIA}/accounts {ENV_FILE} {SECRETS_FILE}")
+    host.run_expect([0], "redis-cli DEL day2:roundtrip")
+
+    run = playbook("restore", "-e", f"mastodon_ops_restore_from={state['backup']}")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    assert sql(host, "SELECT id, username, domain FROM accounts ORDER BY id") == state["rows"]
+    assert state["tag"] in state["rows"]
+    assert media_checksums(host) == state["media"]
+    assert sha256(host, ENV_FILE) == state["env"]
+    assert sha256(host, SECRETS_FILE) == state["secrets"]
+    assert host.check_output("stat -c '%U %G %a' " + ENV_FILE) == state["env_stat"]
+    assert host.check_output("stat -c '%U %G %a' " + SECRETS_FILE) == state["secrets_stat"]
+    assert host.check_output("redis-cli GET day2:roundtrip") == state["tag"]
+    owner = sql(host, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+    assert owner.strip() == "mastodon"
+    for unit in SERVICES:
+        assert host.service(unit).is_running, unit
+
+
+def test_restore_refuses_a_corrupted_backup(host, round_trip_state):
+    src = round_trip_state["backup"]
+    host.run_expect([0], f"rm -rf /root/corrupt && cp -a {src} /root/corrupt")
+    host.run_expect([0], "printf 'X' | dd of=/root/corrupt/media.tar bs=1 seek=1000 conv=notrunc status=none")
+    sql(host, "INSERT INTO accounts (username) VALUES ('after_restore_marker')")
+    run = playbook("restore", "-e", "mastodon_ops_restore_from=/root/corrupt")
+    assert run.returncode != 0
+    assert "checksum mismatch" in run.stdout + run.stderr
+    # Nothing changed: services untouched, the newer row still there.
+    assert "after_restore_marker" in sql(host, "SELECT username FROM accounts")
+    for unit in SERVICES:
+        assert host.service(unit).is_running, unit
+    host.run_expect([0], "rm -rf /root/corrupt")
+
+
+def test_timer_service_backup_and_retention(host):
+    # The timer's service runs the same script; the scenario keeps 3 backups.
+    for _ in range(3):
+        host.run_expect([0], "systemctl start mastodon-backup.service")
+    assert len(backups(host)) == 3
+    journal = host.check_output("journalctl -u mastodon-backup.service --no-pager")
+    assert "retention (3 kept): removing" in journal
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+def test_status_healthy_one_screen(host):
+    host.run_expect([0], "redis-cli RPUSH queue:default job1 job2")
+    try:
+        run = playbook("status")
+    finally:
+        host.run("redis-cli DEL queue:default")
+    out = run.stdout
+    assert run.returncode == 0, out + run.stderr
+    assert "social.example.test): HEALTHY" in out
+    for line in ("ok   service mastodon-web: active", "ok   service mastodon-sidekiq: active",
+                 "ok   service mastodon-streaming@4000: active", "ok   service postgresql: active",
+                 "ok   HTTPS through nginx https://127.0.0.1/health: 200",
+                 "ok   disk free on ", "ok   media cache ", "default 2", "ok   last backup: "):
+        assert line in out, line
+
+
+def test_status_fails_when_sidekiq_is_stopped(host):
+    host.run_expect([0], "systemctl stop mastodon-sidekiq")
+    try:
+        run = playbook("status")
+    finally:
+        host.run_expect([0], "systemctl start mastodon-sidekiq")
+    assert run.returncode != 0
+    assert "UNHEALTHY" in run.stdout
+    assert "FAIL service mastodon-sidekiq: inactive" in run.stdout
+    assert "Unhealthy: service mastodon-sidekiq" in run.stdout
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL, Emulator  # noqa: PLC0415
+
+    emu = Emulator().start()
+    env = {"CLOUDFLARE_API_URL": emu.api_url, "CLOUDFLARE_API_TOKEN": TOKEN_FULL,
+           "CLOUDFLARE_ACCOUNT_ID": ACCOUNT_ID}
+    # Named like the cloudflare_tunnel role names it by default: after the hostname.
+    adhoc("selfhost.mastodon.cloudflare_tunnel", {"name": TUNNEL}, env)
+    adhoc("selfhost.mastodon.cloudflare_tunnel_route", {"tunnel": TUNNEL, "hostname": TUNNEL}, env)
+    yield emu, env
+    emu.stop()
+
+
+def test_status_reads_the_tunnel_from_the_api(host, emulator):
+    emu, env = emulator
+    run = playbook("status", "-e", "mastodon_ops_status_tunnel=true", env=env)
+    # The tunnel exists (created through the emulator) but no connector runs: unhealthy.
+    assert run.returncode != 0
+    assert f"FAIL tunnel {TUNNEL}: status inactive, 0 connection(s)" in run.stdout
+    assert "FAIL service cloudflared" in run.stdout
+    reads = [r for r in emu.requests() if "/cfd_tunnel" in r.get("path", "")]
+    assert reads and all(r.get("method") == "GET" for r in reads[-2:])
+
+
+# --- upgrade -----------------------------------------------------------------------------
+
+
+def test_upgrade_refuses_to_skip_a_minor_series(host):
+    before_log = len(invocations(host))
+    before_backups = backups(host)
+    run = playbook("upgrade", "-e", "mastodon_ops_upgrade_version=v4.11.0-double")
+    assert run.returncode != 0
+    assert "REFUSED: v4.9.0-double -> v4.11.0-double" in run.stdout
+    assert len(invocations(host)) == before_log
+    assert backups(host) == before_backups
+
+
+def _task_sequence(json_output):
+    """(task name, changed) in run order from the ansible.posix.json callback."""
+    data = json.loads(json_output[json_output.index("{"):])
+    seq = []
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            for result in task["hosts"].values():
+                if not result.get("skipped"):
+                    seq.append((task["task"]["name"], bool(result.get("changed"))))
+    return seq
+
+
+def _index(seq, fragment, start=0):
+    for i in range(start, len(seq)):
+        if fragment in seq[i][0] and seq[i][1]:
+            return i
+    raise AssertionError(f"no changed task matching {fragment!r} after position {start}: {seq}")
+
+
+def test_upgrade_between_releases_in_the_guide_order(host):
+    before_log = len(invocations(host))
+    before_backups = backups(host)
+    run = playbook("upgrade", "-e", "mastodon_ops_upgrade_version=v4.9.1-double",
+                   callback="ansible.posix.json")
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr
+
+    # The order of the steps, as Ansible ran them.
+    seq = _task_sequence(run.stdout)
+    i = _index(seq, "Back up the database, secrets, media and Redis")
+    i = _index(seq, "Check out Mastodon v4.9.1-double", i)
+    bundle = next(k for k in range(i, len(seq)) if "bundle" in seq[k][0].lower())
+    yarn = _index(seq, "yarn install", bundle)
+    pre = _index(seq, "pre-deployment migrations", yarn)
+    assets = _index(seq, "Precompile the assets", pre)
+    restart = _index(seq, "Restart Mastodon services", assets)
+    post = _index(seq, "post-deployment migrations", restart)
+    _index(seq, "Restart the services after the post-deployment migrations", post)
+
+    # The exact Mastodon commands, their environment and release, from the TEST DOUBLE's log.
+    new = invocations(host)[before_log:]
+    calls = [(c["program"], c["argv"], c["skip_post_deployment_migrations"], c["release"], c["user"])
+             for c in new]
+    assert calls == [
+        ("rails", ["db:migrate"], "true", "v4.9.1-double", "mastodon"),
+        ("rails", ["assets:precompile"], None, "v4.9.1-double", "mastodon"),
+        ("rails", ["db:migrate"], None, "v4.9.1-double", "mastodon"),
+    ], calls
+    assert all(c["rails_env"] == "production" for c in new)
+
+    # A backup of the old release was taken first.
+    added = sorted(set(backups(host)) - set(before_backups))
+    assert len(added) == 1
+    info = host.file(f"{BACKUPS}/{added[0]}/backup.info").content_string
+    assert "release=v4.9.0-double" in info
+
+    assert host.check_output(f"runuser -u mastodon -- git -C {LIVE} describe --tags") == "v4.9.1-double"
+    versions = sql(host, "SELECT version FROM schema_migrations ORDER BY version").split()
+    assert "v4.9.1-double-pre" in versions and "v4.9.1-double-post" in versions
+    for unit in SERVICES:
+        assert host.service(unit).is_running, unit
+    log = host.file("/var/log/mastodon-ops/upgrade.log").content_string
+    assert "v4.9.0-double -> v4.9.1-double: done" in log
+
+
+def test_failed_upgrade_stops_with_state_and_rollback(host):
+    run = playbook("upgrade", "-e", "mastodon_ops_upgrade_version=v4.9.2-double")
+    out = run.stdout
+    assert run.returncode != 0
+    assert "UPGRADE FAILED: v4.9.1-double -> v4.9.2-double" in out
+    assert "Running before the upgrade: v4.9.1-double" in out
+    backup = re.search(r"Backup taken before the upgrade: (/var/backups/mastodon/\d{8}T\d{6}Z)", out)
+    assert backup, out[-3000:]
+    assert host.file(backup.group(1)).is_directory
+    assert f"git -C {LIVE} checkout v4.9.1-double" in out
+    assert f"/usr/local/sbin/mastodon-restore {backup.group(1)}" in out
+    # The running release was not touched.
+    assert host.check_output(f"runuser -u mastodon -- git -C {LIVE} describe --tags") == "v4.9.1-double"
+    for unit in SERVICES:
+        assert host.service(unit).is_running, unit
+
+
+# --- relay flood guard -------------------------------------------------------------------
+
+
+def test_flood_guard_disables_relays_and_cleans_media_when_disk_fills(host):
+    cache = f"{MEDIA}/cache"
+    guard_log = "/var/log/mastodon-ops/flood-guard.log"
+    host.run_expect([0], f"mkdir -p {cache} && mount -t tmpfs -o size=8m day2-cache {cache} "
+                         f"&& chown mastodon:mastodon {cache}")
+    try:
+        assert sql(host, "SELECT count(*) FROM relays").strip() == "1"
+        # Plenty of room: the guard only reports.
+        host.run_expect([0], "systemctl start mastodon-flood-guard.service")
+        assert "ok: free disk" in host.file(guard_log).content_string.splitlines()[-1]
+        assert sql(host, "SELECT count(*) FROM relays").strip() == "1"
+        before = len(invocations(host))
+
+        # A relay flood fills the small media filesystem (8 MB, guard minimum 4 MB free).
+        host.run_expect([0], f"head -c 6000000 /dev/urandom > {cache}/flood.bin")
+        host.run_expect([0], "systemctl start mastodon-flood-guard.service")
+
+        assert sql(host, "SELECT count(*) FROM relays").strip() == "0"
+        new = [(c["program"], c["argv"]) for c in invocations(host)[before:]]
+        assert new == [
+            ("rails", ["runner", "/home/mastodon/.mastodon-stack/mastodon_stack_relays.rb"]),
+            ("tootctl", ["media", "remove", "--days", "1"]),
+        ], new
+        log = host.file(guard_log).content_string
+        assert re.search(r"TRIGGERED: free disk \d+ MB < 4 MB", log), log
+        assert "relays disabled and removed" in log
+        assert '"removed":["https://relay.example.test/inbox"]' in log
+        assert "media clean-up done (bin/tootctl media remove --days 1)" in log
+        journal = host.check_output("journalctl -u mastodon-flood-guard.service --no-pager")
+        assert "TRIGGERED: free disk" in journal
+    finally:
+        host.run(f"umount {cache}")
+
+
+# --- teardown (last: it stops everything) ------------------------------------------------
+
+
+def test_teardown_refuses_without_confirmation(host):
+    run = playbook("teardown")
+    assert run.returncode != 0
+    assert "Teardown not confirmed: nothing was changed" in run.stdout
+    for unit in SERVICES:
+        assert host.service(unit).is_running, unit
+
+
+def test_teardown_removes_route_dns_tunnel_and_stops_services(host, emulator):
+    emu, env = emulator
+    tunnels = adhoc("selfhost.mastodon.cloudflare_tunnel_info", {"tunnel": TUNNEL}, env)
+    assert f'"name": "{TUNNEL}"' in tunnels.stdout
+    assert "cfargotunnel.com" in json.dumps(emu.state()["dns_records"])
+    run = playbook("teardown", "-e", "confirm_teardown=yes",
+                   "-e", f"cloudflare_tunnel_hostname={TUNNEL}",
+                   "-e", f"cloudflare_tunnel_api_url={env['CLOUDFLARE_API_URL']}",
+                   "-e", f"cloudflare_tunnel_api_token={env['CLOUDFLARE_API_TOKEN']}",
+                   "-e", f"cloudflare_tunnel_account_id={env['CLOUDFLARE_ACCOUNT_ID']}")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr
+    info = adhoc("selfhost.mastodon.cloudflare_tunnel_info", {"tunnel": TUNNEL}, env)
+    assert '"tunnels": []' in info.stdout
+    assert "cfargotunnel.com" not in json.dumps(emu.state()["dns_records"])
+    for unit in SERVICES:
+        assert not host.service(unit).is_running, unit
+        assert not host.service(unit).is_enabled, unit
+    assert not host.service("mastodon-flood-guard.timer").is_running
+    # The data stays.
+    assert host.file(ENV_FILE).exists and host.file(SECRETS_FILE).exists
+    assert host.run("runuser -u postgres -- psql -d mastodon_production -c 'SELECT 1'").rc == 0
+    assert len(backups(host)) == 3

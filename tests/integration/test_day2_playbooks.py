@@ -1,0 +1,67 @@
+"""Controller-side checks of the day-2 playbooks (playbooks/backup|restore|upgrade|status|teardown).
+
+Syntax of every playbook, the helper scripts' shell syntax, and the teardown's refusal without
+confirmation (it must stop before touching any host: the inventory host is unreachable on
+purpose, so any task that reached it would fail differently).
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.dirname(sys.executable)
+PLAYBOOKS = ["backup", "restore", "upgrade", "status", "teardown"]
+
+
+def _env():
+    env = dict(os.environ)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, ".build", "collections")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    return env
+
+
+@pytest.mark.parametrize("name", PLAYBOOKS)
+def test_playbook_syntax(name):
+    out = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "--syntax-check", "-i", "localhost,",
+         os.path.join(ROOT, "playbooks", f"{name}.yml")],
+        env=_env(), capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("script", ["mastodon-backup", "mastodon-restore", "mastodon-flood-guard"])
+def test_script_shell_syntax(script):
+    path = os.path.join(ROOT, "roles", "mastodon_ops", "files", script)
+    out = subprocess.run(["bash", "-n", path], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+
+
+def test_teardown_refuses_without_confirmation(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  children:\n    mastodon:\n      hosts:\n"
+        "        unreachable.invalid:\n          ansible_host: 192.0.2.1\n")
+    out = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory),
+         os.path.join(ROOT, "playbooks", "teardown.yml")],
+        env=_env(), capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+        timeout=120)
+    assert out.returncode != 0
+    assert "Teardown not confirmed: nothing was changed" in out.stdout, out.stdout + out.stderr
+    assert "UNREACHABLE" not in out.stdout
+
+
+def test_teardown_wrong_answer_is_refused(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  children:\n    mastodon:\n      hosts:\n        h1:\n"
+                         "          ansible_host: 192.0.2.1\n")
+    out = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), "-e", "confirm_teardown=y",
+         os.path.join(ROOT, "playbooks", "teardown.yml")],
+        env=_env(), capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+        timeout=120)
+    assert out.returncode != 0
+    assert "Teardown not confirmed" in out.stdout, out.stdout + out.stderr
