@@ -96,6 +96,9 @@ collection_copy() {  # a copy under .../ansible_collections/selfhost/mastodon, a
   local dest="$build/ansible-test/ansible_collections/selfhost/mastodon"
   rm -rf "$dest" && mkdir -p "$dest"
   git ls-files -co --exclude-standard | tar -C "$root" -cf - -T - | tar -C "$dest" -xf -
+  # ansible-test lists a collection's files with git; the copy sits in the ignored .build/
+  # folder of this repository, so it gets a repository of its own.
+  (cd "$dest" && git init -q . && git add -A >/dev/null 2>&1)
   echo "$dest"
 }
 
@@ -126,8 +129,7 @@ ansible_test_env() {
 
 gate_sanity() {
   local dest atv; dest=$(collection_copy); atv=$(ansible_test_env) || return 1
-  (cd "$dest" && git init -q . && git add -A >/dev/null 2>&1 &&
-   PATH="$atv/bin:$PATH" ansible-test sanity --local --requirements --python "$(pyver)" --color no)
+  (cd "$dest" && PATH="$atv/bin:$PATH" ansible-test sanity --local --requirements --python "$(pyver)" --color no)
 }
 
 gate_units() {
@@ -135,9 +137,11 @@ gate_units() {
   (cd "$dest" && PATH="$atv/bin:$PATH" ansible-test units --local --requirements --python "$(pyver)" --color no)
   rc=$?
   mkdir -p "$junit"
-  cp "$dest"/tests/output/junit/*.xml "$junit/" 2>/dev/null || true
-  for f in "$junit"/python*-units.xml; do
-    if [ -f "$f" ]; then mv "$f" "$junit/units.xml"; fi
+  rm -f "$junit"/units*.xml
+  for f in "$dest"/tests/output/junit/python*-units.xml; do  # modules, module_utils, controller
+    [ -f "$f" ] || continue
+    local kind; kind=$(basename "$f" -units.xml); kind=${kind#python*-}
+    cp "$f" "$junit/units-$kind.xml"
   done
   return "$rc"
 }
@@ -202,7 +206,8 @@ for path in sorted(glob.glob(f"{junit}/*.xml")):
     for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
         t, f, e, s = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
         passed += t - f - e - s; failed += f + e; skipped += s
-        print(f"  {suite.get('name') or path}: {t - f - e - s} passed, {f + e} failed, {s} skipped")
+        label = path.rsplit("/", 1)[-1][:-4]
+        print(f"  {label}: {t - f - e - s} passed, {f + e} failed, {s} skipped")
 print(f"  quality gates and scenario runs: {gp} passed, {gf} failed")
 line = f"total: {passed + gp} passed, {failed + gf} failed"
 print(line + (f", {skipped} skipped" if skipped else ""))
