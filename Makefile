@@ -1,7 +1,7 @@
 # selfhost.mastodon: the commands a user and CI run. Every target sets up what it needs.
 #   make test                        everything: set-up, lint, sanity, units, every scenario
 #   make demo / make demo-clean      the local demo (container + Cloudflare emulator)
-#   make units | lint | sanity       one quality gate
+#   make units | lint | sanity | integration | bench   one quality gate
 #   make molecule                    every Molecule scenario
 #   make scenario S=base_os [D=debian12]   one scenario on one distro
 #   make images [REBUILD=1]          (re)build the local base images
@@ -10,7 +10,7 @@ SHELL := /bin/bash
 RUN := tests/platform/run-tests.sh
 D ?= debian13
 
-.PHONY: test setup units integration lint sanity molecule scenario images build demo demo-clean clean help
+.PHONY: test setup bench units integration lint sanity molecule scenario images build demo demo-clean clean help
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# //'
@@ -20,6 +20,9 @@ test:
 
 setup:
 	@$(RUN) setup
+
+bench:
+	@$(RUN) bench
 
 integration:
 	@$(RUN) integration

@@ -6,7 +6,7 @@
 #
 #   tests/platform/run-tests.sh all                 set-up, lint, sanity, units, molecule
 #   tests/platform/run-tests.sh setup               venv, container engine, base images
-#   tests/platform/run-tests.sh lint | sanity | units | integration
+#   tests/platform/run-tests.sh lint | sanity | units | integration | bench
 #   tests/platform/run-tests.sh molecule [SCENARIO[:DISTRO] ...]
 #
 # Prints how long each stage took, and ends with one line "total: N passed, N failed".
@@ -152,6 +152,10 @@ gate_integration() {  # packaging and other controller-side tests, in the projec
     -o junit_suite_name=integration
 }
 
+gate_bench() {  # prints request counts; fails when a request budget is exceeded
+  python tests/benchmarks/bench_requests.py
+}
+
 # --- molecule ---------------------------------------------------------------------------------
 # Each scenario says in its molecule.yml which distros it runs on and whether CI runs it:
 #   # selfhost-distros: debian13 debian12
@@ -227,6 +231,7 @@ main() {
     lint) run_stage "setup: venv" setup_venv && gate "ansible-lint (production)" gate_lint; rc=$? ;;
     sanity) run_stage "setup: venv" setup_venv && gate "ansible-test sanity" gate_sanity; rc=$? ;;
     units) run_stage "setup: venv" setup_venv && gate "ansible-test units" gate_units; rc=$? ;;
+    bench) run_stage "setup: venv" setup_venv && gate "benchmark: API request counts" gate_bench; rc=$? ;;
     integration) run_stage "setup: venv" setup_venv && gate "pytest tests/integration" gate_integration; rc=$? ;;
     molecule)
       if ! setup_all; then summary; exit 1; fi
@@ -238,8 +243,9 @@ main() {
       gate "ansible-test sanity" gate_sanity || rc=1
       gate "ansible-test units" gate_units || rc=1
       gate "pytest tests/integration" gate_integration || rc=1
+      gate "benchmark: API request counts" gate_bench || rc=1
       stage_molecule || rc=1 ;;
-    *) echo "usage: $0 all|setup|lint|sanity|units|integration|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
+    *) echo "usage: $0 all|setup|lint|sanity|units|integration|bench|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
   esac
   [ "$what" = setup ] || summary
   [ ${#failed_names[@]} -eq 0 ] || { echo "failed stages: ${failed_names[*]}"; rc=1; }
