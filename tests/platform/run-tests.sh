@@ -226,6 +226,7 @@ setup_all() {
 main() {
   local what=${1:-all}; shift || true
   local rc=0
+  rm -rf "$junit"  # the summary speaks only of this run
   case "$what" in
     setup) setup_all; rc=$? ;;
     lint) run_stage "setup: venv" setup_venv && gate "ansible-lint (production)" gate_lint; rc=$? ;;
@@ -237,7 +238,6 @@ main() {
       if ! setup_all; then summary; exit 1; fi
       stage_molecule "$@"; rc=$? ;;
     all)
-      rm -rf "$junit"
       if ! setup_all; then gate_failed=$((gate_failed + 1)); summary; exit 1; fi
       gate "ansible-lint (production)" gate_lint || rc=1
       gate "ansible-test sanity" gate_sanity || rc=1
