@@ -1,0 +1,153 @@
+"""Shared helpers for the site scenario's tests: the visitor's view through the emulated edge.
+
+The Cloudflare side is the project's emulator (a TEST STAND-IN for Cloudflare), running in the
+container selfhost-cf-emulator-site; prepare.yml recorded where the controller reaches it in
+emulator.json. Visitors connect to its edge on 127.0.0.1 with HTTPS (a test CA made by
+prepare.yml) and the Host/SNI of the Mastodon domain, as a browser would.
+"""
+import base64
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+DOMAIN = "social.example.test"
+EMULATOR_CONTAINER = "selfhost-cf-emulator-site"
+API_TOKEN = "emu-user-token-full-000000000000000000000"  # the emulator's seeded test token
+ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+TOKEN_FILE = "/etc/cloudflared/tunnel-token"
+CA_FILE = f"/etc/ssl/selfhost/{DOMAIN}-origin.pem"
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def ephemeral():
+    return Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+
+
+def project():
+    return Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    return json.loads((ephemeral() / "emulator.json").read_text())
+
+
+def control(emulator, method, sub):
+    """Call the emulator's test-control API (never counted in its request log)."""
+    req = urllib.request.Request(f"{emulator['api']}/__emulator__{sub}", method=method)
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (127.0.0.1 only)
+        return json.loads(resp.read())
+
+
+def visit(emulator, path, timeout=30):
+    """GET https://DOMAIN<path> through the emulated edge; return (status, headers, body)."""
+    context = ssl.create_default_context(cafile=emulator["edge_ca"])
+    with socket.create_connection(("127.0.0.1", int(emulator["edge_port"])), timeout=timeout) as raw:
+        with context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {DOMAIN}\r\nUser-Agent: site-test\r\n"
+                        "Connection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return status, headers, body.decode("utf-8", "replace")
+
+
+def visit_until(emulator, path, want, timeout=60):
+    """Visit until the status is *want* (the connector picks up configuration changes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = visit(emulator, path)
+        if result[0] == want or time.monotonic() > deadline:
+            return result
+        time.sleep(1)
+
+
+def ansible_env(log_path=None):
+    """The environment molecule gives ansible-playbook, for runs started by the tests."""
+    env = dict(os.environ)
+    cfg = ephemeral() / "ansible.cfg"
+    if cfg.exists():
+        env["ANSIBLE_CONFIG"] = str(cfg)
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(project() / ".build" / "collections")
+    env["ANSIBLE_ROLES_PATH"] = str(project() / "roles")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    if log_path:
+        env["ANSIBLE_LOG_PATH"] = str(log_path)
+    else:
+        env.pop("ANSIBLE_LOG_PATH", None)
+    return env
+
+
+def inventory():
+    return os.environ.get("MOLECULE_INVENTORY_FILE") or str(ephemeral() / "inventory")
+
+
+def ansible_log_runs():
+    """The scenario's ansible.log split into runs: list of (pid, first_ts, last_ts, text)."""
+    runs = {}
+    order = []
+    pattern = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) p=(\d+) ")
+    current = None
+    for line in (ephemeral() / "ansible.log").read_text(errors="replace").splitlines():
+        match = pattern.match(line)
+        if match:
+            stamp = time.mktime(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")) + int(match.group(2)) / 1000
+            current = match.group(3)
+            if current not in runs:
+                runs[current] = [stamp, stamp, []]
+                order.append(current)
+            runs[current][1] = stamp
+        if current:
+            runs[current][2].append(line)
+    return [(pid, runs[pid][0], runs[pid][1], "\n".join(runs[pid][2])) for pid in order]
+
+
+def site_runs():
+    """The runs of the site playbook (converge), in order."""
+    return [run for run in ansible_log_runs()
+            if "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" in run[3]]
+
+
+@pytest.fixture(scope="session")
+def secrets(host):
+    """Every secret value the run handled: API token, tunnel token and secret, Mastodon's."""
+    with host.sudo():
+        token = host.file(TOKEN_FILE).content_string.strip()
+        values = {"Cloudflare API token": API_TOKEN, "tunnel token": token}
+        decoded = json.loads(base64.b64decode(token + "=" * (-len(token) % 4)))
+        values["tunnel secret"] = decoded["s"]
+        for path in ("/etc/mastodon/secrets.env",):
+            if host.file(path).exists:
+                for line in host.file(path).content_string.splitlines():
+                    key, sep, value = line.partition("=")
+                    value = value.strip().strip('"').strip("'")
+                    if sep and not key.startswith("#") and len(value) >= 16:
+                        values[f"Mastodon {key.strip()}"] = value
+        password = host.file("/root/mastodon-owner-password.txt")
+        if password.exists and password.content_string.strip():
+            values["owner password"] = password.content_string.strip()
+    return values
+
+
+def docker_exec(container, *command, check=True):
+    return subprocess.run(["docker", "exec", container, *command], capture_output=True,
+                          text=True, check=check, timeout=60)
