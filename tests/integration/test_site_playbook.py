@@ -1,0 +1,120 @@
+"""Controller-side checks of playbooks/site.yml: it parses (by path and through the collection as
+selfhost.mastodon.site), the example inventory satisfies every role's argument spec, and a
+wrong inventory fails in the first play, before any role runs and before anything changes.
+
+The inventory checks run the playbook against the controller itself with a local connection,
+but safely: --check, and --tags selfhost_checks_only so that only tasks tagged "always" run
+(fact gathering, the site's checks and the roles' argument-spec validation); every task that
+could change something is skipped by the tag filter even if a check wrongly passed.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SITE = ROOT / "playbooks" / "site.yml"
+ROLES = ("base_os", "selfsigned_tls", "mastodon_stack", "cloudflare_tunnel")
+
+
+def env():
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
+                ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_FORCE_COLOR="0",
+                ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
+
+
+def playbook(*args, cwd=ROOT):
+    proc = subprocess.run([str(BIN / "ansible-playbook"), *args], cwd=cwd, env=env(),
+                          capture_output=True, text=True, check=False, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+VALID = {
+    "selfhost_domain": "social.example.org",
+    "selfhost_admin_user": "admin",
+    "selfhost_ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG1lZm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eA test"],
+    "selfhost_owner_username": "owner",
+    "selfhost_owner_email": "owner@example.org",
+    "selfhost_cloudflare_account_id": "0123456789abcdef0123456789abcdef",
+    "selfhost_cloudflare_api_token": "not-a-real-token-only-for-the-argument-spec-check",
+}
+
+
+def checks_only(tmp_path, overrides=None, drop=()):
+    """Run only the site's checks against the controller (local connection, check mode)."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    values = {k: v for k, v in VALID.items() if k not in drop}
+    values.update(overrides or {})
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"mastodon": {"hosts": {
+        "checkhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                      **values}}}}}}))
+    return playbook("-i", str(inventory), str(SITE), "--check", "--tags", "selfhost_checks_only")
+
+
+def recap_changed(output):
+    return [int(n) for n in re.findall(r"changed=(\d+)", output)]
+
+
+@pytest.mark.parametrize("target", [str(SITE), "selfhost.mastodon.site"])
+def test_site_playbook_syntax(target):
+    rc, out = playbook("--syntax-check", "-i", "localhost,", target)
+    assert rc == 0, out
+
+
+def test_site_runs_the_roles_in_the_story_order():
+    text = SITE.read_text()
+    positions = [text.index(f"role: selfhost.mastodon.{role}") for role in ROLES]
+    assert positions == sorted(positions)
+
+
+def test_every_role_has_an_argument_spec():
+    for role in ROLES:
+        assert (ROOT / "roles" / role / "meta" / "argument_specs.yml").is_file(), role
+
+
+def test_a_valid_inventory_passes_every_check_and_changes_nothing(tmp_path):
+    rc, out = checks_only(tmp_path)
+    assert rc == 0, out[-4000:]
+    assert "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" in out
+    for role in ROLES:
+        assert f"selfhost.mastodon.{role} : Validating arguments against arg spec" in out, role
+    assert recap_changed(out) and set(recap_changed(out)) == {0}
+
+
+def test_the_example_inventory_passes_every_check(tmp_path):
+    # The example's secrets come from a vault file the user makes; stand-in values here.
+    rc, out = playbook("-i", "inventories/example", str(SITE), "--check", "--tags",
+                       "selfhost_checks_only", "-e", "ansible_connection=local",
+                       "-e", f"ansible_python_interpreter={sys.executable}",
+                       "-e", "vault_cloudflare_api_token=stand-in", "-e", "vault_smtp_password=stand-in")
+    assert rc == 0, out[-4000:]
+    assert set(recap_changed(out)) == {0}
+
+
+@pytest.mark.parametrize("case,overrides,drop,message", [
+    ("no domain", {}, ("selfhost_domain",), "The inventory must set selfhost_domain"),
+    ("no API token", {}, ("selfhost_cloudflare_api_token",), "selfhost_cloudflare_api_token"),
+    ("keys not a list", {"selfhost_ssh_authorized_keys": "ssh-ed25519 AAAA"}, (),
+     "selfhost_ssh_authorized_keys (a list)"),
+    ("bad TLS mode", {"cloudflare_tunnel_origin_tls": "sometimes"}, (),
+     "cloudflare_tunnel_origin_tls must be one of"),
+    ("bad install method", {"cloudflare_tunnel_install_method": "curl-pipe-bash"}, (),
+     "cloudflare_tunnel_install_method must be one of"),
+    ("bad SSH port type", {"base_os_ssh_port": "twenty-two"}, (), "base_os_ssh_port"),
+])
+def test_a_wrong_inventory_fails_before_any_role_runs(tmp_path, case, overrides, drop, message):
+    rc, out = checks_only(tmp_path, overrides, drop)
+    assert rc != 0, f"{case}: the checks passed\n{out[-3000:]}"
+    assert message in out, f"{case}:\n{out[-3000:]}"
+    # Failed in the first play: no role started, nothing changed.
+    assert "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" not in out, case
+    assert "Validating arguments against arg spec" not in out, case
+    assert set(recap_changed(out)) == {0}, case
+    # The API token never shows, even in a failure.
+    assert VALID["selfhost_cloudflare_api_token"] not in out, case
