@@ -43,7 +43,7 @@ def ssh_password(host, user, port=PORT):
 
 def container_ip(host):
     out = subprocess.run(
-        ["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", host.backend.name],
+        ["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", host.backend.host],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(out)["selfhost-test"]["IPAddress"]
@@ -274,7 +274,12 @@ def test_firewall_loaded_at_boot(host):
     service = host.service("nftables")
     assert service.is_enabled
     assert host.file("/etc/nftables.conf").contains(f"table inet {TABLE}")
-    assert not host.file("/etc/nftables.conf").contains("flush ruleset")
+    rules = [line.strip() for line in host.file("/etc/nftables.conf").content_string.splitlines()
+             if line.strip() and not line.strip().startswith("#")]
+    # Only its own table is replaced: a flush would wipe Docker's rules (and its DNS).
+    assert "flush ruleset" not in rules
+    assert rules[:2] == [f"table inet {TABLE}", f"delete table inet {TABLE}"]
+    assert "ip nat" in host.check_output("nft list tables"), "Docker's own table must survive"
 
 
 # --- The rest of the base -----------------------------------------------------------------
