@@ -48,8 +48,11 @@ def playbook(name, *extra, env=None, callback=None):
            "-i", os.path.join(EPHEMERAL, "inventory"),
            os.path.join(PROJECT, "playbooks", f"{name}.yml"),
            "-e", "mastodon_ops_hosts=all", *extra]
-    return subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=1200,
-                          stdin=subprocess.DEVNULL, check=False)
+    run = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=1200,
+                         stdin=subprocess.DEVNULL, check=False)
+    # What a person sees: ansible-core 2.19 prints task errors on stderr.
+    run.output = run.stdout + run.stderr
+    return run
 
 
 def adhoc(module, args, env):
@@ -195,7 +198,7 @@ def test_restore_refuses_a_corrupted_backup(host, round_trip_state):
     sql(host, "INSERT INTO accounts (username) VALUES ('after_restore_marker')")
     run = playbook("restore", "-e", "mastodon_ops_restore_from=/root/corrupt")
     assert run.returncode != 0
-    assert "checksum mismatch" in run.stdout + run.stderr
+    assert "checksum mismatch" in run.output
     # Nothing changed: services untouched, the newer row still there.
     assert "after_restore_marker" in sql(host, "SELECT username FROM accounts")
     for unit in SERVICES:
@@ -221,8 +224,8 @@ def test_status_healthy_one_screen(host):
         run = playbook("status")
     finally:
         host.run("redis-cli DEL queue:default")
-    out = run.stdout
-    assert run.returncode == 0, out + run.stderr
+    out = run.output
+    assert run.returncode == 0, out
     assert "social.example.test): HEALTHY" in out
     for line in ("ok   service mastodon-web: active", "ok   service mastodon-sidekiq: active",
                  "ok   service mastodon-streaming@4000: active", "ok   service postgresql: active",
@@ -238,9 +241,9 @@ def test_status_fails_when_sidekiq_is_stopped(host):
     finally:
         host.run_expect([0], "systemctl start mastodon-sidekiq")
     assert run.returncode != 0
-    assert "UNHEALTHY" in run.stdout
-    assert "FAIL service mastodon-sidekiq: inactive" in run.stdout
-    assert "Unhealthy: service mastodon-sidekiq" in run.stdout
+    assert "UNHEALTHY" in run.output
+    assert "FAIL service mastodon-sidekiq: inactive" in run.output
+    assert "Unhealthy: service mastodon-sidekiq" in run.output
 
 
 @pytest.fixture(scope="module")
@@ -262,9 +265,9 @@ def test_status_reads_the_tunnel_from_the_api(host, emulator):
     run = playbook("status", "-e", "mastodon_ops_status_tunnel=true", env=env)
     # The tunnel exists (created through the emulator) but no connector runs: unhealthy.
     assert run.returncode != 0
-    assert f"FAIL tunnel {TUNNEL}: status inactive, 0 connection(s)" in run.stdout
-    assert "FAIL service cloudflared" in run.stdout
-    reads = [r for r in emu.requests() if "/cfd_tunnel" in r.get("path", "")]
+    assert f"FAIL tunnel {TUNNEL}: status inactive, 0 connection(s)" in run.output
+    assert "FAIL service cloudflared" in run.output
+    reads = [r for r in emu.requests if "/cfd_tunnel" in r.get("path", "")]
     assert reads and all(r.get("method") == "GET" for r in reads[-2:])
 
 
@@ -276,14 +279,15 @@ def test_upgrade_refuses_to_skip_a_minor_series(host):
     before_backups = backups(host)
     run = playbook("upgrade", "-e", "mastodon_ops_upgrade_version=v4.11.0-double")
     assert run.returncode != 0
-    assert "REFUSED: v4.9.0-double -> v4.11.0-double" in run.stdout
+    assert "REFUSED: v4.9.0-double -> v4.11.0-double" in run.output
     assert len(invocations(host)) == before_log
     assert backups(host) == before_backups
 
 
 def _task_sequence(json_output):
     """(task name, changed) in run order from the ansible.posix.json callback."""
-    data = json.loads(json_output[json_output.index("{"):])
+    # The JSON document, then the profile_tasks summary the scenario's ansible.cfg enables.
+    data, _ = json.JSONDecoder().raw_decode(json_output[json_output.index("{"):])
     seq = []
     for play in data["plays"]:
         for task in play["tasks"]:
@@ -347,7 +351,7 @@ def test_upgrade_between_releases_in_the_guide_order(host):
 
 def test_failed_upgrade_stops_with_state_and_rollback(host):
     run = playbook("upgrade", "-e", "mastodon_ops_upgrade_version=v4.9.2-double")
-    out = run.stdout
+    out = run.output
     assert run.returncode != 0
     assert "UPGRADE FAILED: v4.9.1-double -> v4.9.2-double" in out
     assert "Running before the upgrade: v4.9.1-double" in out
@@ -405,7 +409,7 @@ def test_flood_guard_disables_relays_and_cleans_media_when_disk_fills(host):
 def test_teardown_refuses_without_confirmation(host):
     run = playbook("teardown")
     assert run.returncode != 0
-    assert "Teardown not confirmed: nothing was changed" in run.stdout
+    assert "Teardown not confirmed: nothing was changed" in run.output
     for unit in SERVICES:
         assert host.service(unit).is_running, unit
 
