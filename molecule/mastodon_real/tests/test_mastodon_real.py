@@ -1,0 +1,39 @@
+"""Verify real Mastodon built by mastodon_stack (scenario mastodon_real; needs internet, not in CI)."""
+
+import json
+
+import pytest
+
+
+@pytest.mark.parametrize("unit", [
+    "mastodon-web.service", "mastodon-sidekiq.service", "mastodon-streaming@4000.service",
+    "nginx.service", "postgresql.service", "redis-server.service",
+])
+def test_service_active_and_enabled(host, unit):
+    assert host.service(unit).is_running and host.service(unit).is_enabled
+
+
+def test_health_through_nginx(host):
+    result = host.run("curl -sk --max-time 30 -o /dev/null -w '%{http_code}' https://localhost/health")
+    assert result.stdout == "200"
+
+
+def test_streaming_health_through_nginx(host):
+    result = host.run("curl -sk --max-time 30 https://localhost/api/v1/streaming/health")
+    assert result.stdout == "OK"
+
+
+def test_instance_api_reports_the_domain(host):
+    result = host.run("curl -sk --max-time 30 -H 'Host: social.example.test' https://localhost/api/v2/instance")
+    assert json.loads(result.stdout)["domain"] == "social.example.test"
+
+
+def test_owner_account_exists(host):
+    result = host.run("cd /home/mastodon/live && sudo -u mastodon env RAILS_ENV=production PATH=/home/mastodon/.rbenv/shims:/usr/bin:/bin "
+                      "bin/rails runner 'print Account.find_local(\"owner\")&.user&.role&.name'")
+    assert result.stdout.strip().endswith("Owner")
+
+
+def test_assets_built(host):
+    assert host.file("/home/mastodon/live/public/packs").is_directory or \
+        host.file("/home/mastodon/live/public/assets").is_directory

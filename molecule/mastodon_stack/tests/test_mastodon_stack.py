@@ -1,0 +1,233 @@
+"""Verify the role mastodon_stack as a user would, with the Mastodon TEST DOUBLE in place.
+
+The web, streaming, rails and tootctl entry points are the TEST DOUBLE's (tests/mastodon_double);
+PostgreSQL, Redis, nginx, systemd, Node.js and Ruby are the real Debian ones.
+"""
+
+import base64
+import json
+import re
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+LIVE = "/home/mastodon/live"
+INVOCATIONS = LIVE + "/log/double-invocations.log"
+SECRETS = "/etc/mastodon/secrets.env"
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+WS_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def _env(host, path):
+    values = {}
+    for line in host.file(path).content_string.splitlines():
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if match:
+            values[match.group(1)] = match.group(2)
+    return values
+
+
+def _invocations(host):
+    return [json.loads(line) for line in host.file(INVOCATIONS).content_string.splitlines() if line]
+
+
+def _curl(host, *args):
+    return host.run("curl -sk --max-time 5 " + " ".join(args))
+
+
+@pytest.mark.parametrize("unit", [
+    "mastodon-web.service", "mastodon-sidekiq.service", "mastodon-streaming.service",
+    "mastodon-streaming@4000.service", "nginx.service", "postgresql.service", "redis-server.service",
+])
+def test_service_active_and_enabled(host, unit):
+    service = host.service(unit)
+    assert service.is_running, unit
+    assert service.is_enabled, unit
+
+
+@pytest.mark.parametrize("port", [3000, 4000, 443])
+def test_listens_on_loopback_only(host, port):
+    listeners = host.run("ss -ltnH").stdout.split("\n")
+    addresses = [line.split()[3] for line in listeners if line.strip()]
+    on_port = [a for a in addresses if a.rsplit(":", 1)[1] == str(port)]
+    assert on_port == ["127.0.0.1:%d" % port]
+
+
+def test_nginx_not_reachable_on_other_addresses(host):
+    address = host.run("hostname -I").stdout.split()[0]
+    assert not address.startswith("127.")
+    result = host.run("curl -sk --max-time 5 -o /dev/null https://%s/health" % address)
+    assert result.rc == 7  # connection refused
+
+
+def test_health_through_nginx_with_self_signed_certificate(host):
+    result = host.run("curl -vk --max-time 5 -o /dev/null -w '%{http_code}' https://localhost/health")
+    assert result.stdout == "200"
+    assert re.search(r"subject: .*CN ?= ?social\.example\.test", result.stderr)
+    assert re.search(r"issuer: .*CN ?= ?social\.example\.test", result.stderr)
+    assert "SSL certificate verify" not in result.stdout
+    strict = host.run("curl -s --max-time 5 -o /dev/null https://localhost/health")
+    assert strict.rc == 60  # the certificate is self-signed: verification fails without -k
+
+
+def test_root_is_routed_to_puma(host):
+    body = json.loads(_curl(host, "https://localhost/").stdout)
+    assert body["double"] == "mastodon-web TEST DOUBLE"
+    assert body["x_forwarded_proto"] == "https"
+    assert body["peer"] == "127.0.0.1"
+
+
+def test_cf_connecting_ip_reaches_the_app(host):
+    body = json.loads(_curl(host, "-H 'CF-Connecting-IP: 203.0.113.7'", "https://localhost/").stdout)
+    assert body["client_ip"] == "203.0.113.7"
+    assert body["x_real_ip"] == "203.0.113.7"
+    without = json.loads(_curl(host, "https://localhost/").stdout)
+    assert without["client_ip"] == "127.0.0.1"
+
+
+def test_streaming_health_through_nginx(host):
+    result = _curl(host, "-o /dev/null -w '%{http_code}'", "https://localhost/api/v1/streaming/health")
+    assert result.stdout == "200"
+
+
+def test_streaming_websocket_upgrade_through_nginx(host):
+    result = host.run(
+        "curl -sk -i -N --http1.1 --max-time 3 -H 'Connection: Upgrade' -H 'Upgrade: websocket' "
+        "-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: %s' "
+        "https://localhost/api/v1/streaming?stream=public" % WS_KEY)
+    head = result.stdout.split("\r\n")
+    assert head[0].startswith("HTTP/1.1 101"), result.stdout[:200]
+    assert "Sec-WebSocket-Accept: %s" % WS_ACCEPT in head
+    assert "mastodon-streaming TEST DOUBLE" in result.stdout
+
+
+def test_default_site_removed_and_config_valid(host):
+    assert not host.file("/etc/nginx/sites-enabled/default").exists
+    assert host.file("/etc/nginx/sites-enabled/mastodon").linked_to == "/etc/nginx/sites-available/mastodon"
+    assert host.run("nginx -t").rc == 0
+
+
+def test_env_production_owner_and_mode(host):
+    env = host.file(LIVE + "/.env.production")
+    assert env.user == "mastodon"
+    assert env.group == "mastodon"
+    assert env.mode == 0o600
+    values = _env(host, LIVE + "/.env.production")
+    assert values["LOCAL_DOMAIN"] == "social.example.test"
+    assert values["SINGLE_USER_MODE"] == "true"
+    assert values["TRUSTED_PROXY_IP"] == "127.0.0.1"
+    assert values["DB_USER"] == "mastodon"
+
+
+def test_secrets_file_is_root_only(host):
+    secrets = host.file(SECRETS)
+    assert secrets.user == "root" and secrets.mode == 0o600
+    assert host.file("/etc/mastodon").mode == 0o700
+
+
+def test_secrets_have_mastodons_formats(host):
+    values = _env(host, SECRETS)
+    env = _env(host, LIVE + "/.env.production")
+    for name in ("SECRET_KEY_BASE", "OTP_SECRET"):
+        assert re.match(r"^[0-9a-f]{128}$", values[name])
+    for name in ("ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY",
+                 "ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT",
+                 "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY"):
+        assert re.match(r"^[A-Za-z0-9]{32}$", values[name])
+    private = base64.urlsafe_b64decode(values["VAPID_PRIVATE_KEY"])
+    public = base64.urlsafe_b64decode(values["VAPID_PUBLIC_KEY"])
+    assert len(private) == 32 and len(public) == 65
+    point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public)
+    derived = ec.derive_private_key(int.from_bytes(private, "big"), ec.SECP256R1()).public_key()
+    assert derived.public_numbers() == point.public_numbers()
+    for name, value in values.items():
+        assert env[name] == value
+
+
+def test_secrets_unchanged_since_first_converge(host):
+    recorded = host.file("/root/.mastodon-stack-test-secrets.sha256").content_string
+    assert host.run("sha256sum %s" % SECRETS).stdout == recorded
+    recorded_env = host.file("/root/.mastodon-stack-test-env-secrets.sha256").content_string
+    now_env = host.run(
+        "grep -E '^(SECRET_KEY_BASE|OTP_SECRET|VAPID_|ACTIVE_RECORD_ENCRYPTION_)' %s/.env.production"
+        " | sha256sum" % LIVE).stdout
+    assert now_env == recorded_env
+
+
+def test_database_set_up_once_and_assets_built_once(host):
+    calls = _invocations(host)
+    rails = [c["argv"] for c in calls if c["program"] == "rails"]
+    assert rails.count(["db:setup"]) == 1
+    assert rails.count(["assets:precompile"]) == 1
+    assert ["db:migrate"] not in rails  # first install: db:setup only
+    assert all(c["rails_env"] == "production" for c in calls)
+    assert all(c["user"] == "mastodon" for c in calls)
+    manifest = json.loads(host.file(LIVE + "/public/packs/manifest.json").content_string)
+    assert manifest["release"] == "v4.9.0-double"
+
+
+def test_owner_account_created_once_and_approved(host):
+    calls = [c["argv"] for c in _invocations(host) if c["program"] == "tootctl"]
+    creates = [a for a in calls if a[:2] == ["accounts", "create"]]
+    assert creates == [["accounts", "create", "owner", "--email", "owner@example.test",
+                        "--confirmed", "--role", "Owner"]]
+    assert calls.count(["accounts", "approve", "owner"]) == 1
+    row = host.run(
+        "sudo -u mastodon psql -X -tA -d mastodon_production -c "
+        "\"SELECT u.email, u.role, u.confirmed, u.approved FROM accounts a JOIN users u "
+        "ON u.account_id = a.id WHERE a.username = 'owner' AND a.domain IS NULL\"").stdout.strip()
+    assert row == "owner@example.test|Owner|t|t"
+
+
+def test_owner_password_file_root_only(host):
+    password = host.file("/root/mastodon-owner-password.txt")
+    assert password.user == "root" and password.mode == 0o600
+    assert re.match(r"^\S{16,}\n$", password.content_string)
+
+
+def test_postgresql_role_database_and_tuning(host):
+    role = host.run("sudo -u postgres psql -X -tA -c "
+                    "\"SELECT rolcreatedb, rolsuper FROM pg_roles WHERE rolname = 'mastodon'\"")
+    assert role.stdout.strip() == "t|f"
+    owner = host.run("sudo -u postgres psql -X -tA -c "
+                     "\"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'mastodon_production'\"")
+    assert owner.stdout.strip() == "mastodon"
+    memory_mb = int(host.run("awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo").stdout)
+    expected = min(memory_mb * 25 // 100, 2048)
+    shown = host.run("sudo -u postgres psql -X -tA -c 'SHOW shared_buffers'").stdout.strip()
+    assert shown in ("%dMB" % expected, "%dGB" % (expected // 1024))
+
+
+def test_redis_noeviction(host):
+    result = host.run("redis-cli config get maxmemory-policy")
+    assert result.stdout.split() == ["maxmemory-policy", "noeviction"]
+
+
+def test_units_keep_sandboxing_and_sizes(host):
+    web = host.run("systemctl show mastodon-web.service -p ProtectSystem -p Environment -p User").stdout
+    assert "ProtectSystem=strict" in web and "User=mastodon" in web
+    assert "WEB_CONCURRENCY=1" in web and "MAX_THREADS=5" in web and "BIND=127.0.0.1" in web
+    sidekiq = host.run("systemctl show mastodon-sidekiq.service -p Environment -p ExecStart").stdout
+    assert "DB_POOL=5" in sidekiq and "sidekiq -c 5" in sidekiq
+    pid = host.run("systemctl show -p MainPID --value mastodon-web.service").stdout.strip()
+    assert "libjemalloc" in host.run("cat /proc/%s/maps" % pid).stdout
+
+
+@pytest.mark.parametrize("job", ["media-remove", "preview-cards-remove", "prune-profiles"])
+def test_cleanup_timers_enabled(host, job):
+    timer = host.service("mastodon-%s.timer" % job)
+    assert timer.is_enabled and timer.is_running
+
+
+def test_media_cleanup_service_runs_tootctl(host):
+    assert host.run("systemctl start mastodon-media-remove.service").rc == 0
+    calls = [c["argv"] for c in _invocations(host) if c["program"] == "tootctl"]
+    assert ["media", "remove", "--days", "7"] in calls
+
+
+def test_relays_match_the_inventory(host):
+    rows = host.run("sudo -u mastodon psql -X -tA -d mastodon_production -c "
+                    "'SELECT inbox_url FROM relays ORDER BY 1'").stdout.split()
+    assert rows == ["https://relay.example.test/inbox"]
+    runs = [c for c in _invocations(host) if c["program"] == "rails" and c["argv"][0] == "runner"]
+    assert len(runs) == 1
