@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from test_base_os import ADMIN, PORT, container_ip, ssh_key
+from test_base_os import ADMIN, PORT, container_ip, ssh_key, ssh_password
 
 SCENARIO = Path(__file__).resolve().parent.parent
 PROJECT = SCENARIO.parent.parent
@@ -172,3 +172,44 @@ def test_rerun_over_ssh_changes_nothing(host, ssh_inventory):
                  "the controller must be inside the SSH source ranges"):
         assert re.search(rf"Guard - {task}\][^\n]*\n(?:[^\n]*\n){{0,2}}?ok: \[", output), task
     assert fingerprint(host) == before
+
+
+def test_firewall_reload_keeps_the_ssh_session(host, ssh_inventory):
+    """The play that (re)loads the firewall runs over SSH itself and must finish: the table is
+    first removed, then the role loads it again (and with ping turned off, so the file
+    changes too) while its own SSH connection is open. A second run puts ping back."""
+    assert host.run("nft delete table inet selfhost_filter").rc == 0
+    try:
+        result = run_playbook({"base_os_firewall_allow_ping": False}, ssh_inventory)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        assert re.search(r"Load the firewall rules\][^\n]*\n(?:[^\n]*\n){0,2}?changed: \[", output)
+        assert "echo-request" not in host.check_output("nft list table inet selfhost_filter")
+    finally:
+        restored = run_playbook({}, ssh_inventory)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "echo-request" in host.check_output("nft list table inet selfhost_filter")
+    login = ssh_key(host, ADMIN, "admin")
+    assert login.rc == 0, login.stderr
+
+
+def test_overriding_dropin_is_caught_before_reload(host):
+    """A file that sorts before 00-selfhost.conf ("-" sorts before "0") turns passwords back
+    on: sshd would take its values (first match wins). The role must notice through sshd -T and stop, and sshd must
+    not be reloaded with it."""
+    evil = "/etc/ssh/sshd_config.d/0-override.conf"
+    host.run(f"printf 'PasswordAuthentication yes\\nAuthenticationMethods any\\n' > {evil}")
+    try:
+        result = run_playbook({})
+        output = result.stdout + result.stderr
+        assert result.returncode == 2, output
+        assert "another file in /etc/ssh overrides" in output, output
+        assert "PasswordAuthentication yes" in output
+        # The running sshd was not reloaded: it still refuses the (right) password.
+        refused = ssh_password(host, ADMIN)
+        assert refused.rc != 0 and "Permission denied (publickey)" in refused.stderr
+    finally:
+        host.run(f"rm -f {evil}")
+    assert host.check_output("/usr/sbin/sshd -T | grep ^passwordauthentication") == (
+        "passwordauthentication no"
+    )
