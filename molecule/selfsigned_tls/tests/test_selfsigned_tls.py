@@ -21,7 +21,7 @@ ECC_DIR = "/etc/ssl/selfhost-ecc"
 ECC_CA_FILE = "/etc/ssl/selfhost/ecc.example.test-origin.pem"
 EVIDENCE = "/root/selfsigned_tls-test"
 FOREIGN_DIRS = ("/etc/letsencrypt/archive/foreign.example.test /etc/letsencrypt/live/foreign.example.test"
-                " /etc/letsencrypt/live/handmade.example.test")
+                " /etc/letsencrypt/live/handmade.example.test /etc/letsencrypt/archive/forced.example.test")
 SCENARIO = Path(__file__).resolve().parent.parent
 
 HANDSHAKE = r"""
@@ -258,7 +258,7 @@ def test_published_ca_follows_the_renewal(host):
 
 def test_foreign_certificates_are_byte_identical(host):
     recorded = run(host, f"cat {EVIDENCE}/foreign.sha256")
-    assert recorded.count("\n") == 6  # 4 archive files + 2 hand-made files
+    assert recorded.count("\n") == 10  # 2 x 4 archive files + 2 hand-made files
     check = host.run(f"sha256sum --check --strict {EVIDENCE}/foreign.sha256")
     assert check.rc == 0, check.stdout + check.stderr
     listing = run(host, f"find {FOREIGN_DIRS} -printf '%p %y %m %l\\n' | sort")
@@ -271,6 +271,22 @@ def test_no_marker_or_ca_file_for_foreign_certificates(host):
     assert not host.file("/etc/ssl/selfhost/foreign.example.test-origin.pem").exists
     assert not host.file("/etc/ssl/selfhost/other.example.test-origin.pem").exists
     assert host.file("/etc/letsencrypt/live/foreign.example.test/fullchain.pem").is_symlink
+
+
+def test_force_replaces_certbot_links_but_not_the_archive(host):
+    live = "/etc/letsencrypt/live/forced.example.test"
+    for name in ("privkey.pem", "fullchain.pem", "cert.pem", "chain.pem"):
+        f = host.file(f"{live}/{name}")
+        assert f.is_file and not f.is_symlink, name
+    assert host.file(f"{live}/privkey.pem").mode == 0o600
+    subject = run(host, f"openssl x509 -in {live}/fullchain.pem -noout -subject -nameopt RFC2253")
+    assert subject.strip() == "subject=CN=forced.example.test,O=selfhost.mastodon self-signed origin"
+    assert host.file(f"{live}/.selfsigned_tls-owner").exists
+    assert fingerprint(host, "/etc/ssl/selfhost/forced.example.test-origin.pem") == fingerprint(
+        host, f"{live}/fullchain.pem")
+    # certbot's own certificate is still in the archive, untouched (see the checksum test).
+    old = run(host, "openssl x509 -in /etc/letsencrypt/archive/forced.example.test/cert1.pem -noout -subject")
+    assert old.strip() == "subject=CN=forced.example.test"
 
 
 # --- the role run by hand, as a user would see it -----------------------------------------------
