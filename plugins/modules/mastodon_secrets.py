@@ -33,7 +33,7 @@ description:
     The values are for the role's template; it reads them from the file with
     M(ansible.builtin.slurp) under C(no_log).
 author:
-  - selfhost.mastodon contributors
+  - selfhost.mastodon developers (@selfhost-mastodon)
 requirements:
   - python cryptography (on the managed host) to generate a VAPID key pair
 options:
@@ -66,6 +66,7 @@ attributes:
     description: Reads the file and reports which secrets would be generated, writes nothing.
   diff_mode:
     support: none
+    description: No diff is shown; it would contain secrets.
   idempotent:
     support: full
     description: A second run with the same input finds every secret and changes nothing.

@@ -91,10 +91,12 @@ def test_streaming_health_through_nginx(host):
 
 
 def test_streaming_websocket_upgrade_through_nginx(host):
+    # Headers on stdout, the (binary) first websocket frame made printable after them.
     result = host.run(
-        "curl -sk -i -N --http1.1 --max-time 3 -H 'Connection: Upgrade' -H 'Upgrade: websocket' "
-        "-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: %s' "
-        "https://localhost/api/v1/streaming?stream=public" % WS_KEY)
+        "curl -sk -N --http1.1 --max-time 3 -D - -o /tmp/ws-frame.bin -H 'Connection: Upgrade' "
+        "-H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: %s' "
+        "'https://localhost/api/v1/streaming?stream=public'; tr -c '[:print:]' '.' < /tmp/ws-frame.bin"
+        % WS_KEY)
     head = result.stdout.split("\r\n")
     assert head[0].startswith("HTTP/1.1 101"), result.stdout[:200]
     assert "Sec-WebSocket-Accept: %s" % WS_ACCEPT in head

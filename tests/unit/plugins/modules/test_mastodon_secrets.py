@@ -21,7 +21,7 @@ import sys
 import pytest
 
 try:
-    import ansible_collections.selfhost.mastodon.plugins.modules.mastodon_secrets  # noqa: F401
+    import ansible_collections.selfhost.mastodon.plugins.modules.mastodon_secrets  # noqa: F401 pylint: disable=unused-import
 except ImportError:
     _HERE = os.path.dirname(os.path.abspath(__file__))
     _CANDIDATES = [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]
