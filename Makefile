@@ -1,5 +1,6 @@
 # selfhost.mastodon: the commands a user and CI run. Every target sets up what it needs.
 #   make test                        everything: set-up, lint, sanity, units, every scenario
+#   make venv                        only .venv (the tools to deploy for real)
 #   make demo / make demo-clean      the local demo (container + Cloudflare emulator)
 #   make units | lint | sanity | integration | bench   one quality gate
 #   make molecule                    every Molecule scenario
@@ -10,13 +11,16 @@ SHELL := /bin/bash
 RUN := tests/platform/run-tests.sh
 D ?= debian13
 
-.PHONY: test setup bench units integration lint sanity molecule scenario images build demo demo-clean clean help
+.PHONY: test setup venv bench units integration lint sanity molecule scenario images build demo demo-clean clean help
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# //'
+	@sed -n '2,10p' Makefile | sed 's/^# //'
 
 test:
 	@$(RUN) all
+
+venv:
+	@$(RUN) venv
 
 setup:
 	@$(RUN) setup

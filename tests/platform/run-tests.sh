@@ -6,6 +6,7 @@
 #
 #   tests/platform/run-tests.sh all                 set-up, lint, sanity, units, molecule
 #   tests/platform/run-tests.sh setup               venv, container engine, base images
+#   tests/platform/run-tests.sh venv                only the venv (enough to deploy for real)
 #   tests/platform/run-tests.sh lint | sanity | units | integration | bench
 #   tests/platform/run-tests.sh molecule [SCENARIO[:DISTRO] ...]
 #
@@ -229,6 +230,7 @@ main() {
   rm -rf "$junit"  # the summary speaks only of this run
   case "$what" in
     setup) setup_all; rc=$? ;;
+    venv) run_stage "setup: venv" setup_venv; rc=$? ;;
     lint) run_stage "setup: venv" setup_venv && gate "ansible-lint (production)" gate_lint; rc=$? ;;
     sanity) run_stage "setup: venv" setup_venv && gate "ansible-test sanity" gate_sanity; rc=$? ;;
     units) run_stage "setup: venv" setup_venv && gate "ansible-test units" gate_units; rc=$? ;;
@@ -245,9 +247,9 @@ main() {
       gate "pytest tests/integration" gate_integration || rc=1
       gate "benchmark: API request counts" gate_bench || rc=1
       stage_molecule || rc=1 ;;
-    *) echo "usage: $0 all|setup|lint|sanity|units|integration|bench|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
+    *) echo "usage: $0 all|setup|venv|lint|sanity|units|integration|bench|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
   esac
-  [ "$what" = setup ] || summary
+  case "$what" in setup|venv) ;; *) summary ;; esac
   [ ${#failed_names[@]} -eq 0 ] || { echo "failed stages: ${failed_names[*]}"; rc=1; }
   exit $rc
 }
