@@ -14,7 +14,7 @@ D ?= debian13
 .PHONY: test setup venv bench units integration lint sanity molecule scenario images build demo demo-clean clean help
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# //'
+	@grep '^#   make' Makefile | sed 's/^# //'
 
 test:
 	@$(RUN) all
