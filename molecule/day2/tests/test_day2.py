@@ -103,7 +103,7 @@ def test_timers_and_scripts_installed(host):
     for script in ("mastodon-backup", "mastodon-restore", "mastodon-flood-guard"):
         f = host.file(f"/usr/local/sbin/{script}")
         assert (f.user, f.mode) == ("root", 0o750), script
-    conf = host.file("/etc/mastodon/ops.conf")
+    conf = host.file("/etc/mastodon-ops/ops.conf")
     assert (conf.user, conf.mode) == ("root", 0o640)
     assert host.file(BACKUPS).mode == 0o700
 
