@@ -98,7 +98,9 @@ def ansible_env(log_path=None):
 
 
 def inventory():
-    return os.environ.get("MOLECULE_INVENTORY_FILE") or str(ephemeral() / "inventory")
+    # The folder molecule passes to ansible-playbook (hosts file plus group_vars), not
+    # MOLECULE_INVENTORY_FILE, which lacks the scenario's group "mastodon".
+    return str(ephemeral() / "inventory")
 
 
 def ansible_log_runs():
@@ -127,7 +129,7 @@ def site_runs():
             if "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" in run[3]]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def secrets(host):
     """Every secret value the run handled: API token, tunnel token and secret, Mastodon's."""
     with host.sudo():
@@ -140,7 +142,8 @@ def secrets(host):
                 for line in host.file(path).content_string.splitlines():
                     key, sep, value = line.partition("=")
                     value = value.strip().strip('"').strip("'")
-                    if sep and not key.startswith("#") and len(value) >= 16:
+                    # VAPID_PUBLIC_KEY is public by design (browsers receive it).
+                    if sep and not key.startswith("#") and "PUBLIC" not in key and len(value) >= 16:
                         values[f"Mastodon {key.strip()}"] = value
         password = host.file("/root/mastodon-owner-password.txt")
         if password.exists and password.content_string.strip():

@@ -37,7 +37,8 @@ def test_second_converge_changes_nothing_on_the_host(second_converge):
 
 
 def test_second_converge_sends_no_write_to_cloudflare(second_converge):
-    _, _, _, requests = second_converge
+    rc, _, _, requests = second_converge
+    assert rc == 0
     writes = [f"{r['method']} {r['path']}" for r in requests if r["method"] in WRITE_METHODS]
     assert not writes
     # It did ask the API (the role reads tunnel, token, route, zone, DNS record, status).
