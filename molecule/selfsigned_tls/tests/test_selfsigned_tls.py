@@ -285,7 +285,7 @@ def test_force_replaces_certbot_links_but_not_the_archive(host):
     assert fingerprint(host, "/etc/ssl/selfhost/forced.example.test-origin.pem") == fingerprint(
         host, f"{live}/fullchain.pem")
     # certbot's own certificate is still in the archive, untouched (see the checksum test).
-    old = run(host, "openssl x509 -in /etc/letsencrypt/archive/forced.example.test/cert1.pem -noout -subject")
+    old = run(host, "openssl x509 -in /etc/letsencrypt/archive/forced.example.test/cert1.pem -noout -subject -nameopt RFC2253")
     assert old.strip() == "subject=CN=forced.example.test"
 
 
