@@ -41,6 +41,8 @@ for distro in "${distros[@]}"; do
   # Keep downloaded packages: the scenarios mount a shared apt cache at /var/cache/apt/archives.
   echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' >"$root/etc/apt/apt.conf.d/10keep-debs"
   echo 'APT::Keep-Downloaded-Packages "true";' >>"$root/etc/apt/apt.conf.d/10keep-debs"
+  # A stalled download should fail and be retried, not hang a scenario.
+  printf 'Acquire::Retries "5";\nAcquire::http::Timeout "30";\n' >"$root/etc/apt/apt.conf.d/20retries"
   # Security updates too, as on a real host.
   if [ "$suite" = bookworm ] || [ "$suite" = trixie ]; then
     printf 'deb %s %s main\ndeb %s %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
