@@ -262,13 +262,16 @@ def emulator():
 
 def test_status_reads_the_tunnel_from_the_api(host, emulator):
     emu, env = emulator
+    emu.clear_log()
     run = playbook("status", "-e", "mastodon_ops_status_tunnel=true", env=env)
     # The tunnel exists (created through the emulator) but no connector runs: unhealthy.
     assert run.returncode != 0
     assert f"FAIL tunnel {TUNNEL}: status inactive, 0 connection(s)" in run.output
     assert "FAIL service cloudflared" in run.output
-    reads = [r for r in emu.requests if "/cfd_tunnel" in r.get("path", "")]
-    assert reads and all(r.get("method") == "GET" for r in reads[-2:])
+    # Read only: status sent requests to the tunnel API, and none of them writes.
+    sent = emu.requests
+    assert any("/cfd_tunnel" in r.get("path", "") for r in sent), sent
+    assert all(r.get("method") == "GET" for r in sent), sent
 
 
 # --- upgrade -----------------------------------------------------------------------------
