@@ -7,7 +7,6 @@ namespace inside the container. No traffic leaves 127.0.0.1 or the project's con
 """
 
 import json
-import os
 import shlex
 import socket
 import subprocess
@@ -128,7 +127,7 @@ def effective_sshd(host, user):
     out = host.check_output(f"/usr/sbin/sshd -T -C user={user},host=localhost,addr=127.0.0.1")
     settings = {}
     for line in out.splitlines():
-        key, _, value = line.partition(" ")
+        key, _sep, value = line.partition(" ")
         settings.setdefault(key, []).append(value)
     return settings
 

@@ -208,7 +208,7 @@ def test_restore_refuses_a_corrupted_backup(host, round_trip_state):
 
 def test_timer_service_backup_and_retention(host):
     # The timer's service runs the same script; the scenario keeps 3 backups.
-    for _ in range(3):
+    for _attempt in range(3):
         host.run_expect([0], "systemctl start mastodon-backup.service")
     assert len(backups(host)) == 3
     journal = host.check_output("journalctl -u mastodon-backup.service --no-pager")
@@ -290,7 +290,7 @@ def test_upgrade_refuses_to_skip_a_minor_series(host):
 def _task_sequence(json_output):
     """(task name, changed) in run order from the ansible.posix.json callback."""
     # The JSON document, then the profile_tasks summary the scenario's ansible.cfg enables.
-    data, _ = json.JSONDecoder().raw_decode(json_output[json_output.index("{"):])
+    data, _end = json.JSONDecoder().raw_decode(json_output[json_output.index("{"):])
     seq = []
     for play in data["plays"]:
         for task in play["tasks"]:
