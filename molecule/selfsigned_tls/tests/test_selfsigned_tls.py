@@ -50,8 +50,11 @@ def run(host, cmd):
 def cert_dates(host, path):
     out = run(host, f"openssl x509 -in {path} -noout -startdate -enddate -dateopt iso_8601")
     values = dict(line.split("=", 1) for line in out.strip().splitlines())
-    parse = lambda v: datetime.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))  # noqa: E731
-    return parse(values["notBefore"]), parse(values["notAfter"])
+    return _parse_date(values["notBefore"]), _parse_date(values["notAfter"])
+
+
+def _parse_date(value):
+    return datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
 
 
 def fingerprint(host, path):
@@ -218,17 +221,18 @@ def test_ecc_handshake_verifies(host):
 # --- renewal (side_effect.yml) ---------------------------------------------------------------
 
 def test_near_expiry_certificate_was_made_by_the_role(host):
-    _, near_after = cert_dates(host, f"{EVIDENCE}/near-expiry.pem")
+    near_after = cert_dates(host, f"{EVIDENCE}/near-expiry.pem")[1]
     now = datetime.datetime.now(datetime.timezone.utc)
     assert datetime.timedelta(days=4) < near_after - now <= datetime.timedelta(days=5)
 
 
 def test_renewed_certificate_is_new_and_lasts_a_year(host):
-    _, near_after = cert_dates(host, f"{EVIDENCE}/near-expiry.pem")
-    _, after = cert_dates(host, f"{LIVE}/fullchain.pem")
+    near_after = cert_dates(host, f"{EVIDENCE}/near-expiry.pem")[1]
+    after = cert_dates(host, f"{LIVE}/fullchain.pem")[1]
     assert after - near_after > datetime.timedelta(days=350)
-    serial = lambda p: run(host, f"openssl x509 -in {p} -noout -serial")  # noqa: E731
-    assert serial(f"{EVIDENCE}/near-expiry.pem") != serial(f"{LIVE}/fullchain.pem")
+    old_serial = run(host, f"openssl x509 -in {EVIDENCE}/near-expiry.pem -noout -serial")
+    new_serial = run(host, f"openssl x509 -in {LIVE}/fullchain.pem -noout -serial")
+    assert old_serial != new_serial
 
 
 def test_renewal_kept_the_key(host):
