@@ -45,7 +45,7 @@ def container_ip(host):
         ["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", host.backend.host],
         check=True, capture_output=True, text=True,
     ).stdout
-    return json.loads(out)["selfhost-test"]["IPAddress"]
+    return json.loads(out)["selfhost-base_os"]["IPAddress"]
 
 
 def tcp_open(address, port, timeout=3.0):

@@ -3,7 +3,7 @@ still log in with the old key afterwards. Each case runs the role again with ans
 (molecule/base_os/negative.yml) against the converged container.
 
 The last cases go through a REAL SSH connection from the controller to the container (its
-address on the project's own test network selfhost-test), as mastoadmin with the admin key,
+address on the project's own test network selfhost-base_os), as mastoadmin with the admin key,
 so that the guard's "the play logs in through sshd" path runs too.
 """
 
