@@ -32,7 +32,9 @@ def tarball(tmp_path_factory):
 def installed(tarball, tmp_path_factory):
     path = tmp_path_factory.mktemp("collections")
     # --no-deps: the dependencies come from the `ansible` package here (Galaxy is unreachable).
-    run("ansible-galaxy", "collection", "install", "--no-deps", "-p", str(path), str(tarball))
+    # --force: the working copy is visible as selfhost.mastodon too (.build/collections), and
+    # ansible-galaxy would otherwise call the collection installed and skip it.
+    run("ansible-galaxy", "collection", "install", "--no-deps", "--force", "-p", str(path), str(tarball))
     # Only the installed copy, plus the collections bundled with the `ansible` package.
     import ansible_collections  # pylint: disable=import-outside-toplevel
     bundled = Path(ansible_collections.__path__[0]).parent
