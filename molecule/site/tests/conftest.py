@@ -5,6 +5,7 @@ container selfhost-cf-emulator-site; prepare.yml recorded where the controller r
 emulator.json. Visitors connect to its edge on 127.0.0.1 with HTTPS (a test CA made by
 prepare.yml) and the Host/SNI of the Mastodon domain, as a browser would.
 """
+# pylint: disable=disallowed-name  # "_" for values a test does not look at
 import base64
 import json
 import os

@@ -1,6 +1,7 @@
 """A visitor's view: https://social.example.test through the emulated edge (TEST STAND-IN for
 Cloudflare) on 127.0.0.1, the tunnel, the connector STAND-IN, nginx (self-signed) and the
 Mastodon TEST DOUBLE's Puma and streaming processes."""
+# pylint: disable=disallowed-name  # "_" for values a test does not look at
 import base64
 import json
 import os
