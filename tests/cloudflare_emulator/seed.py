@@ -37,6 +37,8 @@ PERMISSIONS = (
     "zone:zone:read",
     "zone:dns:edit",
     "zone:dns:read",
+    "account:workers_r2_storage:edit",
+    "account:workers_r2_storage:read",
 )
 
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
@@ -60,6 +62,7 @@ TOKEN_NO_ZONE_READ = "emu-user-token-no-zone-read-0000000000000"
 TOKEN_READ_ONLY = "emu-user-token-read-only-00000000000000000"
 TOKEN_DISABLED = "emu-user-token-disabled-000000000000000000"
 TOKEN_EXPIRED = "emu-user-token-expired-0000000000000000000"
+TOKEN_NO_R2_EDIT = "emu-user-token-no-r2-edit-000000000000000"
 TOKEN_INVALID = "emu-token-that-does-not-exist-000000000000"
 
 ALL_PERMISSIONS = list(PERMISSIONS)
@@ -102,6 +105,8 @@ DEFAULT_SEED = {
                [p for p in ALL_PERMISSIONS if p != "zone:zone:read"]),
         _token(TOKEN_READ_ONLY, "a0000000000000000000000000000006",
                ["account:cloudflare_tunnel:read", "zone:zone:read", "zone:dns:read"]),
+        _token(TOKEN_NO_R2_EDIT, "a0000000000000000000000000000009",
+               [p for p in ALL_PERMISSIONS if p != "account:workers_r2_storage:edit"]),
         _token(TOKEN_DISABLED, "a0000000000000000000000000000007", ALL_PERMISSIONS,
                status="disabled"),
         _token(TOKEN_EXPIRED, "a0000000000000000000000000000008", ALL_PERMISSIONS,

@@ -211,6 +211,7 @@ class Store:
                 self.tokens[entry["value"]] = entry
             self.tunnels = {}
             self.dns_records = {}
+            self.r2_buckets = {}
             self.live = {}
             default_account = next(iter(self.accounts), seed_module.ACCOUNT_ID)
             for spec in seed.get("tunnels", []):
@@ -229,6 +230,8 @@ class Store:
                 zone = self.zone_by_ref(spec["zone"])
                 body = {k: v for k, v in spec.items() if k != "zone"}
                 self.create_dns_record(zone["id"], body, persist=False)
+            for spec in seed.get("r2_buckets", []):
+                self._seed_r2_bucket(spec, default_account)
             self.save()
 
     def _seed_tunnel(self, spec, default_account):
@@ -249,6 +252,7 @@ class Store:
         self.tokens = state["tokens"]
         self.tunnels = state["tunnels"]
         self.dns_records = state["dns_records"]
+        self.r2_buckets = state.get("r2_buckets", {})
         self.live = {}
 
     def snapshot(self):
@@ -257,6 +261,7 @@ class Store:
             return copy.deepcopy({
                 "accounts": self.accounts, "zones": self.zones, "tokens": self.tokens,
                 "tunnels": self.tunnels, "dns_records": self.dns_records,
+                "r2_buckets": self.r2_buckets,
                 "connections": {t: {c: dict(v, conns=list(v["conns"].values()))
                                     for c, v in clients.items()}
                                 for t, clients in self.live.items()},
@@ -269,6 +274,7 @@ class Store:
         with self.lock:
             state = {"accounts": self.accounts, "zones": self.zones, "tokens": self.tokens,
                      "tunnels": self.tunnels, "dns_records": self.dns_records}
+            state["r2_buckets"] = self.r2_buckets
             directory = os.path.dirname(os.path.abspath(self.state_file))
             fd, tmp = tempfile.mkstemp(prefix=".emulator-state-", dir=directory)
             try:
@@ -677,3 +683,176 @@ class Store:
             if tunnel is None or tunnel["account_tag"] != account_id:
                 return None
             return copy.deepcopy(tunnel)
+
+    # ------------------------------------------------------------------ R2 buckets
+    # Shapes follow Cloudflare's published API (cloudflare-python, generated from the
+    # OpenAPI schema: types/r2/bucket.py, types/r2/bucket_create_params.py,
+    # types/r2/buckets/domains/custom_*.py) and the error codes R2 documents
+    # (developers.cloudflare.com/r2/api/error-codes: 10005, 10006, 10008) or that the API
+    # was seen answering (10004 "The bucket you tried to create already exists, and you own
+    # it."; 404/10006 from the custom domain endpoints of a missing bucket). Codes for the
+    # custom domain errors are not documented; the emulator's choices are in README.md.
+
+    def _seed_r2_bucket(self, spec, default_account):
+        account_id = spec.get("account", default_account)
+        jurisdiction = spec.get("jurisdiction", "default")
+        bucket = self._new_r2_bucket(account_id, jurisdiction, spec["name"],
+                                     spec.get("location", "enam"),
+                                     spec.get("storage_class", "Standard"))
+        bucket["object_count"] = int(spec.get("object_count", 0))
+        for domain in spec.get("domains", []):
+            zone = self.zone_by_ref(domain["zone"])
+            bucket["domains"][domain["domain"]] = self._r2_domain_entry(
+                domain["domain"], zone, domain.get("enabled", True),
+                domain.get("min_tls", "1.0"))
+        self.r2_buckets[r2_key(account_id, jurisdiction, spec["name"])] = bucket
+
+    @staticmethod
+    def _new_r2_bucket(account_id, jurisdiction, name, location, storage_class):
+        return {"name": name, "account": account_id, "jurisdiction": jurisdiction,
+                "location": location, "storage_class": storage_class,
+                "creation_date": now_iso(), "object_count": 0, "domains": {}}
+
+    @staticmethod
+    def public_r2_bucket(bucket):
+        return {"name": bucket["name"], "creation_date": bucket["creation_date"],
+                "location": bucket["location"], "storage_class": bucket["storage_class"],
+                "jurisdiction": bucket["jurisdiction"]}
+
+    def get_r2_bucket(self, account_id, jurisdiction, name):
+        bucket = self.r2_buckets.get(r2_key(account_id, jurisdiction, name))
+        if bucket is None:
+            raise ApiError(404, R2_NO_SUCH_BUCKET, "The specified bucket does not exist.")
+        return bucket
+
+    def list_r2_buckets(self, account_id, jurisdiction, name_contains=None, start_after=None):
+        with self.lock:
+            found = [b for b in self.r2_buckets.values()
+                     if b["account"] == account_id and b["jurisdiction"] == jurisdiction
+                     and (not name_contains or name_contains in b["name"])
+                     and (not start_after or b["name"] > start_after)]
+            return [self.public_r2_bucket(b) for b in sorted(found, key=lambda b: b["name"])]
+
+    def create_r2_bucket(self, account_id, jurisdiction, body):
+        if not isinstance(body, dict):
+            raise ApiError(400, 1001, "Invalid request: body must be an object")
+        name = body.get("name")
+        if not isinstance(name, str) or not R2_BUCKET_NAME_RE.match(name):
+            raise ApiError(400, R2_INVALID_BUCKET_NAME, "The specified bucket name is not "
+                           "valid.")
+        hint = body.get("locationHint")
+        if hint is not None and str(hint).lower() not in R2_LOCATIONS:
+            raise ApiError(400, 1001, f"Invalid request: locationHint must be one of "
+                           f"{', '.join(R2_LOCATIONS)}")
+        storage_class = body.get("storageClass", "Standard")
+        if storage_class not in R2_STORAGE_CLASSES:
+            raise ApiError(400, 1001, "Invalid request: storageClass must be Standard or "
+                           "InfrequentAccess")
+        with self.lock:
+            key = r2_key(account_id, jurisdiction, name)
+            if key in self.r2_buckets:
+                raise ApiError(409, R2_BUCKET_EXISTS, "The bucket you tried to create already "
+                               "exists, and you own it.")
+            bucket = self._new_r2_bucket(account_id, jurisdiction, name,
+                                         str(hint).lower() if hint else "enam", storage_class)
+            self.r2_buckets[key] = bucket
+            self.save()
+            return self.public_r2_bucket(bucket)
+
+    def delete_r2_bucket(self, account_id, jurisdiction, name):
+        with self.lock:
+            bucket = self.get_r2_bucket(account_id, jurisdiction, name)
+            if bucket["object_count"]:
+                raise ApiError(409, R2_BUCKET_NOT_EMPTY, "The bucket you tried to delete is "
+                               "not empty.")
+            del self.r2_buckets[r2_key(account_id, jurisdiction, name)]
+            self.save()
+            return {}
+
+    @staticmethod
+    def _r2_domain_entry(domain, zone, enabled, min_tls):
+        return {"domain": domain, "enabled": enabled, "minTLS": min_tls,
+                "zoneId": zone["id"], "zoneName": zone["name"],
+                "status": {"ownership": "active", "ssl": "active"}}
+
+    def list_r2_domains(self, account_id, jurisdiction, name):
+        with self.lock:
+            bucket = self.get_r2_bucket(account_id, jurisdiction, name)
+            return [copy.deepcopy(d) for _k, d in sorted(bucket["domains"].items())]
+
+    def get_r2_domain(self, account_id, jurisdiction, name, domain):
+        with self.lock:
+            bucket = self.get_r2_bucket(account_id, jurisdiction, name)
+            entry = bucket["domains"].get(str(domain).lower())
+            if entry is None:
+                raise ApiError(404, R2_NO_SUCH_DOMAIN, "The custom domain does not exist on "
+                               "this bucket.")
+            return entry
+
+    def create_r2_domain(self, account_id, jurisdiction, name, body, zone):
+        """Connect ``body["domain"]`` (in *zone*, already checked by the API) to the bucket."""
+        domain = str(body.get("domain") or "").lower().rstrip(".")
+        enabled = body.get("enabled", True)
+        min_tls = body.get("minTLS", "1.0")
+        _check_r2_domain_settings(enabled, min_tls)
+        if not domain or (domain != zone["name"] and not domain.endswith("." + zone["name"])):
+            raise ApiError(400, 1001, f"Invalid request: domain {domain!r} is not in zone "
+                           f"{zone['name']}")
+        with self.lock:
+            bucket = self.get_r2_bucket(account_id, jurisdiction, name)
+            for other in self.r2_buckets.values():
+                if domain in other["domains"]:
+                    where = "this bucket" if other is bucket else "another bucket"
+                    raise ApiError(409, R2_DOMAIN_IN_USE, f"The custom domain {domain} is "
+                                   f"already connected to {where}.")
+            entry = self._r2_domain_entry(domain, zone, enabled, min_tls)
+            bucket["domains"][domain] = entry
+            self.save()
+            return {"domain": domain, "enabled": enabled, "minTLS": min_tls}
+
+    def update_r2_domain(self, account_id, jurisdiction, name, domain, body):
+        if not isinstance(body, dict):
+            raise ApiError(400, 1001, "Invalid request: body must be an object")
+        with self.lock:
+            entry = self.get_r2_domain(account_id, jurisdiction, name, domain)
+            enabled = body.get("enabled", entry["enabled"])
+            min_tls = body.get("minTLS", entry["minTLS"])
+            _check_r2_domain_settings(enabled, min_tls)
+            entry["enabled"], entry["minTLS"] = enabled, min_tls
+            self.save()
+            return {"domain": entry["domain"], "enabled": enabled, "minTLS": min_tls}
+
+    def delete_r2_domain(self, account_id, jurisdiction, name, domain):
+        with self.lock:
+            entry = self.get_r2_domain(account_id, jurisdiction, name, domain)
+            bucket = self.get_r2_bucket(account_id, jurisdiction, name)
+            del bucket["domains"][entry["domain"]]
+            self.save()
+            return {"domain": entry["domain"]}
+
+
+R2_BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+R2_LOCATIONS = ("apac", "eeur", "enam", "weur", "wnam", "oc")
+R2_STORAGE_CLASSES = ("Standard", "InfrequentAccess")
+R2_JURISDICTIONS = ("default", "eu", "fedramp")
+R2_MIN_TLS = ("1.0", "1.1", "1.2", "1.3")
+R2_BUCKET_EXISTS = 10004
+R2_INVALID_BUCKET_NAME = 10005
+R2_NO_SUCH_BUCKET = 10006
+R2_BUCKET_NOT_EMPTY = 10008
+# Not documented by Cloudflare; chosen by the emulator (see README.md, "Choices").
+R2_DOMAIN_IN_USE = 10090
+R2_NO_SUCH_DOMAIN = 10091
+
+
+def r2_key(account_id, jurisdiction, name):
+    """Buckets are unique per account and jurisdiction."""
+    return f"{account_id}:{jurisdiction}:{name}"
+
+
+def _check_r2_domain_settings(enabled, min_tls):
+    if not isinstance(enabled, bool):
+        raise ApiError(400, 1001, "Invalid request: enabled must be a boolean")
+    if min_tls not in R2_MIN_TLS:
+        raise ApiError(400, 1001, "Invalid request: minTLS must be one of "
+                       + ", ".join(R2_MIN_TLS))
