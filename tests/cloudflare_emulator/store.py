@@ -834,7 +834,7 @@ class Store:
 R2_BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 R2_LOCATIONS = ("apac", "eeur", "enam", "weur", "wnam", "oc")
 R2_STORAGE_CLASSES = ("Standard", "InfrequentAccess")
-R2_JURISDICTIONS = ("default", "eu", "fedramp")
+R2_JURISDICTIONS = ("default", "eu", "fedramp", "us")
 R2_MIN_TLS = ("1.0", "1.1", "1.2", "1.3")
 R2_BUCKET_EXISTS = 10004
 R2_INVALID_BUCKET_NAME = 10005
