@@ -206,7 +206,8 @@ s3_env:
   description:
     - Mastodon's object storage settings for this bucket (without the R2 API token's key
       pair, which this module does not create). V(null) after O(state=absent).
-    - C(S3_ALIAS_HOST) is set only when O(custom_domain) is.
+    - C(S3_ALIAS_HOST) is the custom domain when it is enabled (without O(custom_domain), the
+      bucket's only enabled custom domain, if it has exactly one).
   returned: always
   type: dict
   sample: {S3_ENABLED: 'true', S3_BUCKET: mastodon-media,
@@ -401,8 +402,11 @@ class R2Bucket(object):
                 self.changed = True
             if create:
                 self.connect(hostname, zone)
-        self.finish(after_bucket, before, (after_bucket, after_domains),
-                    self.s3_env(hostname or self.existing_alias(after_domains)))
+        if hostname:
+            alias = hostname if p['custom_domain_enabled'] else None
+        else:
+            alias = self.existing_alias(after_domains)
+        self.finish(after_bucket, before, (after_bucket, after_domains), self.s3_env(alias))
 
     def warn_fixed_settings(self, bucket):
         p = self.params
