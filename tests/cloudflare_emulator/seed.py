@@ -23,7 +23,11 @@ Seed format (a dict, or the same as a JSON file for ``--seed``)::
       "bulk_tunnels": {"count": 250, "prefix": "bulk-", "account": "<account id>",
                        "deleted_every": 0},
       "dns_records": [{"zone": "<zone id or name>", "type": "CNAME", "name": "...",
-                       "content": "...", "proxied": true, "ttl": 1}]
+                       "content": "...", "proxied": true, "ttl": 1}],
+      "r2_buckets": [{"name": "...", "account": "<account id>", "jurisdiction": "default",
+                      "location": "enam", "storage_class": "Standard", "object_count": 0,
+                      "domains": [{"domain": "...", "zone": "<zone id or name>",
+                                   "enabled": true, "min_tls": "1.0"}]}]
     }
 """
 
