@@ -19,7 +19,8 @@ options:
       - Both user tokens and account-owned tokens work.
       - The token needs C(Account / Cloudflare Tunnel / Edit) on the account. Modules that
         publish a hostname also need C(Zone / Zone / Read) and C(Zone / DNS / Edit) on the zone
-        of the hostname.
+        of the hostname. The R2 module needs C(Account / Workers R2 Storage / Edit) instead
+        (see its notes).
       - When Cloudflare refuses a call, the module verifies the token (only then) and says
         whether the token is invalid or which permission it lacks.
       - If not set, the value of the E(CLOUDFLARE_API_TOKEN) environment variable is used.
@@ -27,7 +28,8 @@ options:
     required: true
   account_id:
     description:
-      - Cloudflare account ID (32 hexadecimal characters) that owns the tunnel.
+      - Cloudflare account ID (32 hexadecimal characters) that owns the tunnel (or the R2
+        bucket).
       - If not set, the value of the E(CLOUDFLARE_ACCOUNT_ID) environment variable is used.
     type: str
     required: true

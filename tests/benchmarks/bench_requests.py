@@ -14,6 +14,8 @@ sends:
 * route change: a different origin service (printed, no budget)
 * no-op with the tunnel passed by name instead of id (printed, no budget: one more
   request for the name lookup; the documented usage passes the id)
+* selfhost.mastodon.cloudflare_r2_bucket, media bucket with its custom domain: create
+  (printed) and no-op (budget: at most 2 requests, no write)
 
 Exit status 1 when a budget is exceeded or a no-op run sends a write.
 
@@ -50,6 +52,7 @@ _collection_on_path()
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from ansible_collections.selfhost.mastodon.plugins.modules import (  # noqa: E402
+    cloudflare_r2_bucket,
     cloudflare_tunnel,
     cloudflare_tunnel_route,
 )
@@ -59,6 +62,7 @@ from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL, Emulator  # noqa: E402
 NOOP_BUDGET = 5
 CREATE_BUDGET = 10
 HOSTNAME = 'social.example.test'
+R2_NOOP_BUDGET = 2
 
 
 def run(main, args):
@@ -125,6 +129,18 @@ def main():
                                    service='https://127.0.0.1:8443', by_name=True)
         if byname['writes']:
             failures.append('no-op run by name sent a write')
+
+        media = dict(api_url=emu.api_url, account_id=ACCOUNT_ID, api_token=TOKEN_FULL,
+                     name='mastodon-media', custom_domain='media.example.test')
+        for title in ('R2 media bucket + custom domain: create', 'R2 media bucket: no-op'):
+            emu.clear_log()
+            changed = run(cloudflare_r2_bucket.main, media)['changed']
+            r2 = summarize(emu)
+            print(format_summary(r2, title='%s (changed=%s)' % (title, changed)))
+            print()
+        if changed or r2['writes'] or r2['total'] > R2_NOOP_BUDGET:
+            failures.append('R2 no-op run sent %d requests, %d write(s) (budget %d, no write)'
+                            % (r2['total'], r2['writes'], R2_NOOP_BUDGET))
     finally:
         emu.stop()
 
