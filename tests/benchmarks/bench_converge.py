@@ -73,7 +73,7 @@ def main():
     print("bench-converge: removing any earlier demo, then a first converge on a fresh container",
           flush=True)
     run(demo + ["down"], log)
-    _, out = run(demo + ["up"], log)
+    out = run(demo + ["up"], log)[1]
     first_site = SITE_TIME.search(out)
     first = recap(out)
     first_s = int(first_site.group(1)) if first_site else None

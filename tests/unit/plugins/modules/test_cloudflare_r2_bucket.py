@@ -168,7 +168,7 @@ def test_hostname_outside_every_zone_fails_before_writing(emulator, cf_args, run
 
 
 def test_existing_bucket_settings_are_reported_not_changed(emulator_factory, run_module,
-                                                          sleeps):
+                                                           sleeps):
     from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL
     emu = emulator_factory(seed={'r2_buckets': [
         {'name': BUCKET, 'location': 'apac', 'storage_class': 'InfrequentAccess'}]})
