@@ -376,7 +376,7 @@ def test_budget_exhausted_names_the_call(emulator, cf_args, run_module, sleeps):
     assert writes(emulator) == []
 
 
-def test_environment_fallbacks_and_module_defaults_group(emulator, run_module, monkeypatch):
+def test_environment_fallbacks(emulator, run_module, monkeypatch):
     from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL
     monkeypatch.setenv('CLOUDFLARE_API_TOKEN', TOKEN_FULL)
     monkeypatch.setenv('CLOUDFLARE_ACCOUNT_ID', ACCOUNT_ID)
@@ -384,3 +384,33 @@ def test_environment_fallbacks_and_module_defaults_group(emulator, run_module, m
     res = run_module(cloudflare_r2_bucket.main, {'name': BUCKET})
     assert not res.failed, res.result
     assert len(buckets(emulator)) == 1
+
+
+def test_in_the_cloudflare_action_group():
+    """module_defaults: group/selfhost.mastodon.cloudflare sets its credentials too."""
+    import os
+
+    import yaml
+    runtime = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'meta',
+                           'runtime.yml')
+    with open(runtime) as handle:
+        groups = yaml.safe_load(handle)['action_groups']
+    assert 'cloudflare_r2_bucket' in groups['cloudflare']
+
+
+@pytest.mark.parametrize('hostname', ['media', 'https://media.example.test',
+                                      'media.example.test:443'])
+def test_custom_domain_must_be_a_hostname(emulator, cf_args, run_module, hostname):
+    res = run(run_module, cf_args, custom_domain=hostname)
+    assert res.failed
+    assert 'custom_domain must be a hostname' in res.result['msg']
+    assert emulator.requests == []
+
+
+def test_alias_host_only_when_unambiguous(emulator, cf_args, run_module):
+    run(run_module, cf_args, custom_domain=MEDIA)
+    run(run_module, cf_args, custom_domain='files.example.test')
+    res = run(run_module, cf_args)
+    assert res.result['changed'] is False
+    assert [d['domain'] for d in res.result['custom_domains']] == ['files.example.test', MEDIA]
+    assert 'S3_ALIAS_HOST' not in res.result['s3_env']
