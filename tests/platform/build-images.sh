@@ -110,6 +110,18 @@ for distro in "${distros[@]}"; do
     printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates %s-backports\nComponents: main restricted universe multiverse\nSigned-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg\n\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main restricted universe multiverse\nSigned-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg\n' \
       "$mirror" "$suite" "$suite" "$suite" "${SELFHOST_UBUNTU_SECURITY_MIRROR:-http://security.ubuntu.com/ubuntu}" "$suite" \
       >"$root/etc/apt/sources.list.d/ubuntu.sources"
+    # debootstrap takes the release pocket only, which for an LTS is frozen at its release:
+    # bring the image up to -updates and -security once here, not in every scenario run.
+    # apt checks the signatures with the keyring from the verified ubuntu-keyring package.
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"; chmod 755 "$root/usr/sbin/policy-rc.d"
+    mount -t proc proc "$root/proc"
+    trap 'umount "$root/proc" 2>/dev/null; rm -rf "$root" "$work"' EXIT
+    if ! { chroot "$root" apt-get update -qq && DEBIAN_FRONTEND=noninteractive chroot "$root" \
+           apt-get -y -qq -o Dpkg::Options::=--force-confold dist-upgrade; } >>"$root.log" 2>&1; then
+      echo "images: upgrading $suite failed; last lines of $root.log:" >&2; tail -20 "$root.log" >&2; exit 1
+    fi
+    umount "$root/proc"
+    rm -f "$root/usr/sbin/policy-rc.d"
   fi
   # A container has no consoles or hardware to wait for.
   for unit in getty.target systemd-udevd.service systemd-udev-trigger.service \
