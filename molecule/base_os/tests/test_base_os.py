@@ -365,7 +365,7 @@ def test_swap_file_and_swappiness(host):
     assert swapfile.exists and swapfile.mode == 0o600 and swapfile.user == "root"
     assert swapfile.size == 64 * 1024 * 1024
     assert "swap" in host.check_output("file -s /swapfile 2>/dev/null || blkid /swapfile").lower()
-    assert host.file("/etc/sysctl.d/60-selfhost-swap.conf").contains("^vm.swappiness ?= ?10$")
+    assert host.file("/etc/sysctl.d/60-selfhost-swap.conf").contains("^vm.swappiness *= *10$")
 
 
 def test_essential_packages(host):
