@@ -97,6 +97,9 @@ for distro in "${distros[@]}"; do
   # Keep downloaded packages: the scenarios mount a shared apt cache at /var/cache/apt/archives.
   echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' >"$root/etc/apt/apt.conf.d/10keep-debs"
   echo 'APT::Keep-Downloaded-Packages "true";' >>"$root/etc/apt/apt.conf.d/10keep-debs"
+  # A test container needs no fsync after every unpacked file (as in Docker's own Debian and
+  # Ubuntu images): installing hundreds of small packages is several times faster.
+  echo force-unsafe-io >"$root/etc/dpkg/dpkg.cfg.d/docker-apt-speedup"
   # A stalled download should fail and be retried, not hang a scenario.
   printf 'Acquire::Retries "5";\nAcquire::http::Timeout "30";\n' >"$root/etc/apt/apt.conf.d/20retries"
   # Updates and security updates too, as on a real host.
