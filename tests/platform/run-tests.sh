@@ -230,7 +230,8 @@ stage_molecule() {  # stage_molecule [SCENARIO[:DISTRO] ...]; SELFHOST_JOBS runs
     pid_of["$s:$d"]=$!; running=$((running + 1))
   done
   while [ "$running" -gt 0 ]; do finish_one; done
-  stage_lines+=("$(printf '%-34s %5ss  (%s at a time)' "molecule: all runs, wall time" "$((SECONDS - start))" "$jobs")")
+  [ ${#items[@]} -gt 1 ] && stage_lines+=("$(printf '%-34s %5ss  (%s runs, %s at a time)' \
+    "molecule: wall time" "$((SECONDS - start))" "${#items[@]}" "$jobs")")
   return "$rc"
 }
 
