@@ -1,24 +1,29 @@
 # selfhost.mastodon: the commands a user and CI run. Every target sets up what it needs.
-#   make test                        everything: set-up, lint, sanity, units, every scenario
+#   make test                        everything: set-up, lint, sanity, units, the scenarios of
+#                                    tests/platform/matrix.yml "test" (CI runs this)
+#   make test-all                    the same with the whole matrix ("test" and "test-all")
 #   make venv                        only .venv (the tools to deploy for real)
-#   make demo / make demo-clean      the local demo (container + Cloudflare emulator)
+#   make demo [D=ubuntu2404] / make demo-clean   the local demo (container + Cloudflare emulator)
 #   make units | lint | sanity | integration | bench   one quality gate
 #   make bench-converge              site.yml on the demo: first converge and no-op re-run timed
 #   make molecule                    every Molecule scenario
-#   make scenario S=base_os [D=debian12]   one scenario on one distro
-#   make images [REBUILD=1]          (re)build the local base images
+#   make scenario S=base_os [D=ubuntu2404]   one scenario on one distro (debian13 debian12 ubuntu2404)
+#   make images [REBUILD=1]          (re)build the local base images (debian13 debian12 ubuntu2404)
 #   make build                       the collection tarball (ansible-galaxy collection build)
 SHELL := /bin/bash
 RUN := tests/platform/run-tests.sh
 D ?= debian13
 
-.PHONY: test setup venv bench bench-converge units integration lint sanity molecule scenario images build demo demo-clean clean help
+.PHONY: test test-all setup venv bench bench-converge units integration lint sanity molecule scenario images build demo demo-clean clean help
 
 help:
 	@grep '^#   make' Makefile | sed 's/^# //'
 
 test:
 	@$(RUN) all
+
+test-all:
+	@$(RUN) all-matrix
 
 venv:
 	@$(RUN) venv
@@ -48,7 +53,7 @@ molecule:
 	@$(RUN) molecule
 
 scenario:
-	@test -n "$(S)" || { echo "usage: make scenario S=<scenario> [D=debian13|debian12]"; exit 2; }
+	@test -n "$(S)" || { echo "usage: make scenario S=<scenario> [D=debian13|debian12|ubuntu2404]"; exit 2; }
 	@$(RUN) molecule $(S):$(D)
 
 images:
@@ -59,7 +64,7 @@ build:
 	  .venv/bin/ansible-galaxy collection build --force --output-path .build/dist .
 
 demo:
-	@$(RUN) setup && bash tests/platform/demo.sh up
+	@$(RUN) setup && SELFHOST_DISTRO=$(D) bash tests/platform/demo.sh up
 
 demo-clean:
 	@bash tests/platform/demo.sh down

@@ -5,6 +5,8 @@
 #   tests/platform/demo.sh down   remove the containers, the network and the demo's state
 #
 # `make demo` runs `tests/platform/run-tests.sh setup` first (venv, Docker engine, images).
+# `make demo D=ubuntu2404` (or debian12) runs the laptop on that distribution's image
+# (SELFHOST_DISTRO here); Debian 13 is the default. Run `make demo-clean` before switching.
 # What is real and what is a stand-in:
 #   real:      playbooks/site.yml and its four roles, systemd, nginx, PostgreSQL, Redis,
 #              nftables, sshd, the cloudflared unit/token file the role writes, the
@@ -21,11 +23,12 @@ state="$root/.build/demo"
 network=selfhost-demo
 laptop=selfhost-demo-laptop
 emulator=selfhost-cf-emulator-demo
-image=${SELFHOST_IMAGE:-selfhost/debian13-systemd:latest}
+distro=${SELFHOST_DISTRO:-debian13}   # make demo D=ubuntu2404
+image=${SELFHOST_IMAGE:-selfhost/$distro-systemd:latest}
 api_port=${SELFHOST_DEMO_API_PORT:-18787}
 edge_port=${SELFHOST_DEMO_EDGE_PORT:-18443}
 domain=social.example.test
-apt_cache=${SELFHOST_APT_CACHE:-/var/cache/selfhost-mastodon/apt}/debian13-demo
+apt_cache=${SELFHOST_APT_CACHE:-/var/cache/selfhost-mastodon/apt}/$distro-demo
 
 export SELFHOST_DEMO_API_PORT=$api_port
 export PATH="$root/.venv/bin:$PATH"

@@ -4,11 +4,17 @@
 # The one test command (`make test` calls it): sets up everything a fresh Debian/Ubuntu machine
 # lacks, then runs every quality gate and test. Stages can be run alone:
 #
-#   tests/platform/run-tests.sh all                 set-up, lint, sanity, units, molecule
+#   tests/platform/run-tests.sh all                 set-up, lint, sanity, units, molecule (make test)
+#   tests/platform/run-tests.sh all-matrix          the same with the whole matrix (make test-all)
 #   tests/platform/run-tests.sh setup               venv, container engine, base images
 #   tests/platform/run-tests.sh venv                only the venv (enough to deploy for real)
 #   tests/platform/run-tests.sh lint | sanity | units | integration | bench
 #   tests/platform/run-tests.sh molecule [SCENARIO[:DISTRO] ...]
+#
+# Which scenario runs on which distribution: tests/platform/matrix.yml.
+# SELFHOST_JOBS (default 2): how many scenario runs go on at the same time. Each run has its
+# own container, network and Molecule folder (.build/molecule/<scenario>-<distro>); its output
+# goes to .build/logs/molecule-<scenario>-<distro>.log and is printed when the run ends.
 #
 # Prints how long each stage took, and ends with one line "total: N passed, N failed".
 set -uo pipefail
@@ -83,9 +89,10 @@ setup_venv() {
 
 setup_engine() { bash tests/platform/ensure-engine.sh; }
 
-setup_images() {
+setup_images() {  # setup_images [SCENARIO:DISTRO ...]: the images these runs need (default: make test's)
   local distros
-  distros=$(scenario_matrix | awk -F: '{print $2}' | sort -u | tr '\n' ' ')
+  if [ $# -gt 0 ]; then distros=$(printf '%s\n' "$@" | awk -F: '{print (NF > 1 ? $2 : "debian13")}' | sort -u | tr '\n' ' ')
+  else distros=$(scenario_matrix "${SELFHOST_MATRIX:-test}" | awk -F: '{print $2}' | sort -u | tr '\n' ' '); fi
   # shellcheck disable=SC2086
   bash tests/platform/build-images.sh $distros
 }
@@ -158,40 +165,73 @@ gate_bench() {  # prints request counts; fails when a request budget is exceeded
 }
 
 # --- molecule ---------------------------------------------------------------------------------
-# Each scenario says in its molecule.yml which distros it runs on and whether CI runs it:
-#   # selfhost-distros: debian13 debian12
-#   # selfhost-ci: false
+# scenario_matrix [test|all]: SCENARIO:DISTRO lines from tests/platform/matrix.yml, in its order
+# (longest scenarios first there, so that parallel runs finish close together).
 scenario_matrix() {
-  local f s distros seen_default=""
-  for f in molecule/default/molecule.yml molecule/*/molecule.yml; do
-    [ -f "$f" ] || continue
-    case "$f" in molecule/default/*) [ -n "$seen_default" ] && continue; seen_default=1 ;; esac
-    grep -q '^# selfhost-ci: false' "$f" && continue
-    s=$(basename "$(dirname "$f")")
-    distros=$(sed -n 's/^# selfhost-distros: *//p' "$f")
-    # shellcheck disable=SC2086  # a list of words, split on purpose
-    for d in ${distros:-debian13}; do echo "$s:$d"; done
-  done
+  python - "${1:-test}" <<'PY'
+import sys
+import yaml
+with open("tests/platform/matrix.yml", encoding="utf-8") as f:
+    matrix = yaml.safe_load(f)
+for group in ["test"] + (["test-all"] if sys.argv[1] == "all" else []):
+    for scenario, distros in (matrix.get(group) or {}).items():
+        for distro in distros:
+            print(f"{scenario}:{distro}")
+PY
 }
 
 molecule_one() {  # molecule_one SCENARIO DISTRO
   local s=$1 d=$2
+  # Molecule's state for this scenario and distro (kept between runs, as Molecule's own cache
+  # would be, so that a leftover container of an interrupted run is destroyed first).
+  local eph="$build/molecule/$s-$d"
+  mkdir -p "$eph"
   SELFHOST_DISTRO=$d SELFHOST_IMAGE=${SELFHOST_IMAGE_OVERRIDE:-selfhost/$d-systemd:latest} \
+  MOLECULE_EPHEMERAL_DIRECTORY="$eph" \
   PYTEST_ADDOPTS="--junitxml=$junit/molecule-$s-$d.xml -o junit_suite_name=molecule-$s-$d" \
     molecule test -s "$s"
 }
 
-stage_molecule() {
-  local items=("$@") item rc=0
-  [ ${#items[@]} -gt 0 ] || mapfile -t items < <(scenario_matrix)
-  mkdir -p "$junit"
+stage_molecule() {  # stage_molecule [SCENARIO[:DISTRO] ...]; SELFHOST_JOBS runs at a time
+  local items=("$@") item jobs=${SELFHOST_JOBS:-2}
+  [ ${#items[@]} -gt 0 ] || mapfile -t items < <(scenario_matrix "${SELFHOST_MATRIX:-test}")
+  [ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+  mkdir -p "$junit" "$build/logs"
+  local -A pid_of=() start_of=()
+  local running=0 rc=0 start=$SECONDS live=false
+  # One run at a time: its output is shown as it comes (and kept in the log too).
+  { [ "$jobs" -eq 1 ] || [ ${#items[@]} -eq 1 ]; } && live=true
+  finish_one() {  # wait for any run to end, print its log and record it
+    local done_pid st key
+    wait -n -p done_pid; st=$?
+    for key in "${!pid_of[@]}"; do [ "${pid_of[$key]}" = "$done_pid" ] && break; done
+    local took=$(( SECONDS - ${start_of[$key]} )) s=${key%%:*} d=${key#*:}
+    if ! $live; then say "molecule $s ($d): output"; cat "$build/logs/molecule-$s-$d.log"; fi
+    if [ "$st" -eq 0 ]; then
+      stage_lines+=("$(printf '%-34s %5ss  ok' "molecule $s ($d)" "$took")"); gate_passed=$((gate_passed + 1))
+    else
+      stage_lines+=("$(printf '%-34s %5ss  FAILED (exit %s)' "molecule $s ($d)" "$took" "$st")")
+      failed_names+=("molecule $s ($d)"); gate_failed=$((gate_failed + 1)); rc=1
+    fi
+    unset "pid_of[$key]"; running=$((running - 1))
+  }
   for item in "${items[@]}"; do
     local s=${item%%:*} d=${item#*:}
     [ "$d" = "$item" ] && d=debian13
+    while [ "$running" -ge "$jobs" ]; do finish_one; done
     rm -f "$junit/molecule-$s-$d.xml"
-    if run_stage "molecule $s ($d)" molecule_one "$s" "$d"; then gate_passed=$((gate_passed + 1));
-    else gate_failed=$((gate_failed + 1)); rc=1; fi
+    say "molecule $s ($d): started (log .build/logs/molecule-$s-$d.log)"
+    start_of["$s:$d"]=$SECONDS
+    if $live; then
+      ( molecule_one "$s" "$d" 2>&1 | tee "$build/logs/molecule-$s-$d.log"; exit "${PIPESTATUS[0]}" ) &
+    else
+      molecule_one "$s" "$d" >"$build/logs/molecule-$s-$d.log" 2>&1 &
+    fi
+    pid_of["$s:$d"]=$!; running=$((running + 1))
   done
+  while [ "$running" -gt 0 ]; do finish_one; done
+  [ ${#items[@]} -gt 1 ] && stage_lines+=("$(printf '%-34s %5ss  (%s runs, %s at a time)' \
+    "molecule: wall time" "$((SECONDS - start))" "${#items[@]}" "$jobs")")
   return "$rc"
 }
 
@@ -219,9 +259,9 @@ print(line + (f", {skipped} skipped" if skipped else ""))
 PY
 }
 
-setup_all() {
+setup_all() {  # setup_all [SCENARIO:DISTRO ...]
   run_stage "setup: venv" setup_venv && run_stage "setup: engine" setup_engine &&
-    run_stage "setup: images" setup_images
+    run_stage "setup: images" setup_images "$@"
 }
 
 main() {
@@ -237,9 +277,10 @@ main() {
     bench) run_stage "setup: venv" setup_venv && gate "benchmark: API request counts" gate_bench; rc=$? ;;
     integration) run_stage "setup: venv" setup_venv && gate "pytest tests/integration" gate_integration; rc=$? ;;
     molecule)
-      if ! setup_all; then summary; exit 1; fi
+      if ! setup_all "$@"; then summary; exit 1; fi
       stage_molecule "$@"; rc=$? ;;
-    all)
+    all|all-matrix)
+      [ "$what" = all-matrix ] && export SELFHOST_MATRIX=all
       if ! setup_all; then gate_failed=$((gate_failed + 1)); summary; exit 1; fi
       gate "ansible-lint (production)" gate_lint || rc=1
       gate "ansible-test sanity" gate_sanity || rc=1
@@ -247,7 +288,7 @@ main() {
       gate "pytest tests/integration" gate_integration || rc=1
       gate "benchmark: API request counts" gate_bench || rc=1
       stage_molecule || rc=1 ;;
-    *) echo "usage: $0 all|setup|venv|lint|sanity|units|integration|bench|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
+    *) echo "usage: $0 all|all-matrix|setup|venv|lint|sanity|units|integration|bench|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
   esac
   case "$what" in setup|venv) ;; *) summary ;; esac
   [ ${#failed_names[@]} -eq 0 ] || { echo "failed stages: ${failed_names[*]}"; rc=1; }

@@ -156,6 +156,23 @@ def test_secrets_unchanged_since_first_converge(host):
     assert now_env == recorded_env
 
 
+def test_yarn_is_the_release_pinned_one_through_corepack(host):
+    """package.json's packageManager names Yarn 4; corepack fetched it, Yarn 1 is nowhere."""
+    pinned = json.loads(host.file(LIVE + "/package.json").content_string)["packageManager"]
+    version = pinned.split("@", 1)[1].split("+", 1)[0]
+    assert version.startswith("4.")
+    yarn = host.run("cd %s && sudo -u mastodon env COREPACK_ENABLE_DOWNLOAD_PROMPT=0 "
+                    "COREPACK_ENABLE_NETWORK=0 /usr/local/bin/yarn --version" % LIVE)
+    assert yarn.rc == 0, yarn.stderr
+    assert yarn.stdout.strip() == version
+    assert host.file("/usr/local/bin/yarn").is_symlink
+    assert "corepack" in host.file("/usr/local/bin/yarn").linked_to
+    assert not host.package("yarnpkg").is_installed
+    # Yarn 4's install (Plug'n'Play) ran: its state file is there, no node_modules of Yarn 1.
+    assert host.file(LIVE + "/.yarn/install-state.gz").exists
+    assert not host.file(LIVE + "/node_modules/.yarn-integrity").exists
+
+
 def test_database_set_up_once_and_assets_built_once(host):
     calls = _invocations(host)
     rails = [c["argv"] for c in calls if c["program"] == "rails"]

@@ -1,7 +1,7 @@
 """Shared helpers for the site scenario's tests: the visitor's view through the emulated edge.
 
 The Cloudflare side is the project's emulator (a TEST STAND-IN for Cloudflare), running in the
-container selfhost-cf-emulator-site; prepare.yml recorded where the controller reaches it in
+container selfhost-cf-emulator-site-<distro>; prepare.yml recorded where the controller reaches it in
 emulator.json. Visitors connect to its edge on 127.0.0.1 with HTTPS (a test CA made by
 prepare.yml) and the Host/SNI of the Mastodon domain, as a browser would.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 DOMAIN = "social.example.test"
-EMULATOR_CONTAINER = "selfhost-cf-emulator-site"
+EMULATOR_CONTAINER = "selfhost-cf-emulator-site-" + (os.environ.get("SELFHOST_DISTRO") or "debian13")
 API_TOKEN = "emu-user-token-full-000000000000000000000"  # the emulator's seeded test token
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 TOKEN_FILE = "/etc/cloudflared/tunnel-token"

@@ -72,7 +72,7 @@ def test_connector_service_from_the_roles_unit(host):
     assert f"--no-autoupdate tunnel --metrics 127.0.0.1:20241 run --token-file {TOKEN_FILE}" in unit
     assert "After=network-online.target nginx.service" in unit
     assert "Restart=on-failure" in unit
-    assert "TUNNEL_EDGE=selfhost-cf-emulator-site:7844" in unit
+    assert f"TUNNEL_EDGE={EMULATOR_CONTAINER}:7844" in unit
     # The connector STAND-IN, installed through the role's "binary" method.
     assert "cloudflared STAND-IN" in host.file("/usr/local/bin/cloudflared").content_string
 
