@@ -15,9 +15,10 @@ description:
   - Tells whether this ansible-playbook run was started with C(--ask-pass) (C(-k)), and
     lists the public keys whose private halves the controller holds, so that a role can check
     that a key it installs is one the owner can really log in with.
-  - The public keys come from the given private key files (the C(.pub) file next to each, or
-    C(ssh-keygen -y) for a key without a passphrase) and, with O(agent=true), from the
-    ssh-agent (C(ssh-add -L)). Private key content is never returned.
+  - The public keys come from the given private key files and ssh's default ones (the C(.pub)
+    file next to each private key file, or C(ssh-keygen -y) for a key without a passphrase) and,
+    with O(agent=true), from the ssh-agent (C(ssh-add -L)). Private key content is never
+    returned.
 options:
   _terms:
     description: Paths of private key files on the controller (for example the value of
@@ -27,6 +28,13 @@ options:
     required: false
   agent:
     description: Also list the keys of the ssh-agent named by C(SSH_AUTH_SOCK).
+    type: bool
+    default: true
+  default_identities:
+    description:
+      - Also look at the key files ssh tries by default (C(~/.ssh/id_ed25519), C(~/.ssh/id_ecdsa),
+        C(~/.ssh/id_rsa) and their security-key variants). A key counts only when its private
+        file is there.
     type: bool
     default: true
 author:
@@ -74,18 +82,28 @@ def _run(argv):
     return proc.stdout if proc.returncode == 0 else ''
 
 
-def public_halves(paths, agent=True):
+DEFAULT_IDENTITIES = ('~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa',
+                      '~/.ssh/id_ed25519_sk', '~/.ssh/id_ecdsa_sk')
+
+
+def public_halves(paths, agent=True, default_identities=False):
     keys = []
+    paths = list(paths) + (list(DEFAULT_IDENTITIES) if default_identities else [])
     for path in paths:
         if not path:
             continue
         path = os.path.expanduser(str(path))
-        pub = path if path.endswith('.pub') else path + '.pub'
+        if path.endswith('.pub'):
+            path = path[:-4]
+        if not os.path.isfile(path):
+            # No private half on this controller: nothing is proven.
+            continue
+        pub = path + '.pub'
         text = ''
         if os.path.isfile(pub):
             with open(pub, 'r', encoding='utf-8', errors='replace') as handle:
                 text = handle.read(65536)
-        elif os.path.isfile(path):
+        else:
             # Only the public half is printed; -P '' fails on a key with a passphrase.
             text = _run(['ssh-keygen', '-y', '-P', '', '-f', path])
         keys.extend(line.strip() for line in text.splitlines() if line.strip())
@@ -103,4 +121,5 @@ class LookupModule(LookupBase):
         if context is not None and context.CLIARGS:
             asks = bool(context.CLIARGS.get('ask_pass'))
         return [{'asks_password': asks,
-                 'keys': public_halves(terms or [], agent=self.get_option('agent'))}]
+                 'keys': public_halves(terms or [], agent=self.get_option('agent'),
+                                       default_identities=self.get_option('default_identities'))}]

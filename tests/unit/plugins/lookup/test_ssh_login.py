@@ -55,3 +55,21 @@ def test_agent_keys_are_listed(tmp_path, monkeypatch):
     monkeypatch.setattr(ssh_login, "_run", lambda argv: key + "\n" if argv[0] == "ssh-add" else "")
     assert ssh_login.public_halves([], agent=True) == [key]
     assert ssh_login.public_halves([], agent=False) == []
+
+
+def test_a_pub_file_without_its_private_half_proves_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    (tmp_path / "id_ed25519.pub").write_text(ed25519() + "\n")
+    assert ssh_login.public_halves([str(tmp_path / "id_ed25519")]) == []
+    assert ssh_login.public_halves([str(tmp_path / "id_ed25519.pub")]) == []
+
+
+def test_default_identities_are_looked_at(tmp_path, monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    key = ed25519()
+    (tmp_path / ".ssh" / "id_ed25519").write_text(PRIVATE_KEY)
+    (tmp_path / ".ssh" / "id_ed25519.pub").write_text(key + "\n")
+    assert ssh_login.public_halves([], default_identities=True) == [key]
+    assert ssh_login.public_halves([], default_identities=False) == []
