@@ -31,8 +31,8 @@ TUNNEL_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
 # Origin schemes cloudflared accepts in an ingress rule's "service" (cloudflared
 # ingress/ingress.go: http, https, unix, unix+tls, tcp, ssh, rdp, smb, socks5 and the special
 # services hello_world, bastion, socks5 proxy, http_status:NNN).
-URL_SCHEMES = frozenset(['http', 'https', 'unix', 'unix+tls', 'tcp', 'ssh', 'rdp', 'smb',
-                         'socks5'])
+URL_SCHEMES = frozenset(['http', 'https', 'ws', 'wss', 'unix', 'unix+tls', 'tcp', 'ssh', 'rdp',
+                         'smb', 'socks5'])
 SPECIAL_SERVICES = frozenset(['hello_world', 'bastion', 'socks5'])
 HTTP_STATUS_RE = re.compile(r'^http_status:([1-5][0-9][0-9])$')
 
@@ -146,7 +146,7 @@ def service_problem(service):
         return 'has no valid host (and optional :port) after the scheme'
     if host_match.group(2) is not None and not 0 < int(host_match.group(2)) < 65536:
         return 'has a port outside 1-65535'
-    if scheme in ('http', 'https') and rest[len(host_port):] not in ('', '/'):
+    if scheme in ('http', 'https', 'ws', 'wss') and rest[len(host_port):] not in ('', '/'):
         # cloudflared rejects a path in an http(s) origin service.
         return 'must not have a path after the host and port (cloudflared refuses it)'
     return None
