@@ -121,12 +121,13 @@ class Faults:
     before answering normally or with ``status``), ``close_connection`` (drop the TCP
     connection without an answer), ``lose_answer`` (carry the request out, then drop the
     connection: the write happened but the client never hears of it), ``html`` (answer a
-    5xx with an HTML page instead of the JSON envelope, as Cloudflare's front does), and
-    filters ``method`` / ``path`` (substring of the path).
+    5xx with an HTML page instead of the JSON envelope, as Cloudflare's front does),
+    ``code`` / ``message`` (the error in the envelope of a ``status`` answer), and filters
+    ``method`` / ``path`` (substring of the path).
     """
 
     KEYS = {"status", "count", "retry_after", "delay", "close_connection", "lose_answer",
-            "html", "method", "path"}
+            "html", "method", "path", "code", "message"}
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -334,9 +335,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._send(status, page.encode(), headers, content_type="text/html")
             return
         else:
-            body = envelope(errors=[{"code": 10000 + status % 1000 if status < 600 else 10000,
-                                     "message": f"Service unavailable (injected {status} "
-                                     "fault)"}])
+            body = envelope(errors=[{
+                "code": fault.get("code", 10000 + status % 1000 if status < 600 else 10000),
+                "message": fault.get("message", f"Service unavailable (injected {status} fault)")}])
         if fault.get("retry_after") is not None:
             headers["Retry-After"] = str(fault["retry_after"])
         self._send(status, body, headers)
