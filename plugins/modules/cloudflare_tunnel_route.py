@@ -23,7 +23,7 @@ description:
   - Every value is checked locally before the first call (hostname, service, tunnel name,
     account id, zone), and every read happens before the first write, so a refused read (bad
     token, missing permission) stops the run before anything changes.
-  - The tunnel configuration is written before the DNS record: a rule without a DNS record is
+  - The tunnel configuration is written before the DNS record. A rule without a DNS record is
     invisible, while a CNAME without a rule would answer 404 on the public name. A DNS record
     that already exists after a lost answer (Cloudflare codes 81053, 81057, 81058) is adopted
     when it points at this tunnel.
@@ -44,7 +44,7 @@ options:
   hostname:
     description:
       - Public hostname to publish, for example V(social.example.org).
-      - A host name only (RFC 1123, at most 253 characters): no scheme, no path, no port, not
+      - A host name only (RFC 1123, at most 253 characters), without scheme, path or port, not
         empty. Internationalised names are converted to their A-labels (C(xn--...)).
       - A wildcard (C(*.example.org)) only with O(wildcard=true).
     type: str

@@ -78,7 +78,7 @@ options:
   force_generate:
     description:
       - Generate a completely new set of secrets (supplied values still win), ignoring the
-        secrets file and O(env_file). Only for a deliberate new start: every session,
+        secrets file and O(env_file). Only for a deliberate new start, because every session,
         two-factor setup, Web Push subscription and encrypted column of the old set is lost.
     type: bool
     default: false

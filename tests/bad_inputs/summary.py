@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print the bad-input figures of issue 12 from what the cases recorded.
 
     python tests/bad_inputs/summary.py LOG     figures from a log written by a test run
