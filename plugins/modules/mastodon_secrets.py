@@ -414,13 +414,13 @@ def main():
         if text is not None:
             stored, problems = parse_secrets_file_strict(text)
         if problems:
+            source = module.params["env_file"] or ".env.production"
             module.fail_json(msg=(
                 "The secrets file %s exists but does not parse: %s. Nothing was changed and no "
                 "secret was generated: new secrets would log everyone out, break two-factor "
                 "authentication and make encrypted data unreadable. Restore the file from a "
                 "backup (or from %s), or set force_generate=true for a deliberate new set "
-                "(values are not shown)." % (path, "; ".join(problems),
-                                              module.params["env_file"] or ".env.production")))
+                "(values are not shown)." % (path, "; ".join(problems), source)))
     env = {}
     env_file = module.params["env_file"]
     if env_file and not force and os.path.isfile(env_file):
