@@ -84,8 +84,10 @@ CASES = {
     "base_os key entry a number": ("base_os", "base_os_ssh_authorized_keys",
                                    {"base_os_ssh_authorized_keys": [KEY, 42]}),
     # base_os: the password login guard (ssh connection with a password; no connection is made)
+    # The message names the variables involved; "ansible_ssh_private_key_file" appears only in
+    # the password guard's message (it says how to prove a key).
     "base_os password login without provable key": (
-        "base_os", "base_os_ssh_authorized_keys",
+        "base_os", "ansible_ssh_private_key_file",
         {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 9,
          "ansible_password": "pw-ssh-login-9f3a", "HOME": "{tmp}"}),
     # base_os: sources and other values
