@@ -22,7 +22,7 @@ options:
     elements: raw
     required: true
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 """
 
 EXAMPLES = r"""

@@ -31,7 +31,7 @@ options:
     type: str
     default: keys
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 """
 
 EXAMPLES = r"""

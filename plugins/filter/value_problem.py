@@ -30,7 +30,7 @@ options:
     default: domain_name
     choices: [domain_name, wildcard_domain_name, service, tunnel_name, account_id]
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 """
 
 EXAMPLES = r"""
@@ -55,9 +55,13 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import
     tunnel_name_problem,
 )
 
+def _wildcard_domain_name_problem(value):
+    return domain_name_problem(value, wildcard=True)
+
+
 CHECKS = {
-    'domain_name': lambda v: domain_name_problem(v),
-    'wildcard_domain_name': lambda v: domain_name_problem(v, wildcard=True),
+    'domain_name': domain_name_problem,
+    'wildcard_domain_name': _wildcard_domain_name_problem,
     'service': service_problem,
     'tunnel_name': tunnel_name_problem,
     'account_id': account_id_problem,

@@ -38,7 +38,7 @@ options:
     type: bool
     default: true
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 """
 
 EXAMPLES = r"""

@@ -29,7 +29,7 @@ options:
     type: bool
     default: false
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 """
 
 EXAMPLES = r"""

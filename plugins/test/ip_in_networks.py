@@ -26,7 +26,7 @@ options:
     elements: str
     required: true
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 """
 
 EXAMPLES = r"""
@@ -48,7 +48,7 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import
 
 def ip_in_networks(address, networks):
     try:
-        addr = ipaddress.ip_address(str(address).strip().split('%')[0])
+        addr = ipaddress.ip_address(str(address).strip().split('%', maxsplit=1)[0])
     except ValueError:
         return False
     if addr.version == 6 and addr.ipv4_mapped:

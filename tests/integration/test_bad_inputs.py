@@ -200,7 +200,7 @@ CASES = {
     "ops fetch dir relative": ("mastodon_ops", "mastodon_ops_backup_fetch_dir",
                                {"mastodon_ops_backup_fetch": True, "mastodon_ops_backup_fetch_dir": "here"}),
 }
-ROLES = sorted({role for role, _, _ in CASES.values()})
+ROLES = sorted({case[0] for case in CASES.values()})
 
 
 def host_name(case):

@@ -8,7 +8,6 @@ the backup was written. The scripts need root (they check it), as on the server.
 """
 import hashlib
 import io
-import json
 import os
 import subprocess
 import sys
@@ -215,7 +214,7 @@ def test_the_ops_lock_keeps_a_second_run_out(site, script, args):
     lock = site["tmp"] / "held.lock"
     holder = subprocess.Popen(["flock", str(lock), "sleep", "20"])
     try:
-        for _ in range(50):
+        for dummy in range(50):
             if subprocess.run(["flock", "-n", str(lock), "true"], check=False).returncode != 0:
                 break
             subprocess.run(["sleep", "0.1"], check=False)
