@@ -55,6 +55,7 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import
     tunnel_name_problem,
 )
 
+
 def _wildcard_domain_name_problem(value):
     return domain_name_problem(value, wildcard=True)
 
