@@ -27,6 +27,8 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
+from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import account_id_problem
+
 try:
     import requests
 except ImportError:
@@ -43,13 +45,20 @@ PERM_TUNNEL = 'Account / Cloudflare Tunnel / Edit'
 PERM_ZONE_READ = 'Zone / Zone / Read'
 PERM_DNS = 'Zone / DNS / Edit'
 
-# Error codes Cloudflare uses for authentication and authorisation failures.
-AUTH_ERROR_CODES = frozenset([1000, 1001, 6003, 6111, 9103, 9106, 9109, 10000, 10001])
+# Error codes Cloudflare uses for authentication and authorisation failures. (1001 is
+# "Invalid request": a malformed call, never a token problem.)
+AUTH_ERROR_CODES = frozenset([1000, 6003, 6111, 9103, 9106, 9109, 10000, 10001])
+# Codes that say the request itself was malformed: explained as such, never as a permission.
+CODES_INVALID_REQUEST = frozenset([1001, 7000, 7003])
 # 1013: a tunnel with this name already exists; 1022: tunnel still has active connections;
-# 81053: a DNS record with that name already exists (A/AAAA/CNAME conflict).
+# 81053: a DNS record with that name already exists (A/AAAA/CNAME conflict); 81057: the same
+# record already exists; 81058: an identical record already exists. After a lost answer to a
+# create that reached Cloudflare, the retry gets one of these: the record is then adopted if
+# it is ours.
 CODE_TUNNEL_NAME_TAKEN = 1013
 CODE_TUNNEL_ACTIVE_CONNECTIONS = 1022
 CODE_DNS_CONFLICT = 81053
+CODES_DNS_EXISTS = (81053, 81057, 81058)
 CODES_NOT_FOUND = frozenset([1003, 81044, 7003])
 
 TUNNEL_ID_RE = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
@@ -101,7 +110,13 @@ class CloudflareError(Exception):
         return any(c in codes for c in self.codes)
 
     @property
+    def is_invalid_request(self):
+        return any(c in CODES_INVALID_REQUEST for c in self.codes)
+
+    @property
     def is_auth_error(self):
+        if self.is_invalid_request:
+            return False
         return self.status in (401, 403) or any(c in AUTH_ERROR_CODES for c in self.codes)
 
     @property
@@ -572,10 +587,21 @@ class CloudflareModuleHelper(object):
 
     def __init__(self, module):
         self.module = module
+        p = module.params
+        # Local checks before any call: a malformed account id would otherwise come back as
+        # an unexplained 403/404 from Cloudflare.
+        problem = account_id_problem(p['account_id'])
+        if problem:
+            module.fail_json(msg='account_id %s. Nothing was sent to Cloudflare.' % problem)
+        if not re.match(r'^https?://[^\s/]+(/[^\s]*)?$', p['api_url'] or ''):
+            module.fail_json(msg='api_url must be an http(s) URL such as %s. Nothing was sent to '
+                                 'Cloudflare.' % DEFAULT_API_URL)
+        if not p['api_token'] or any(c.isspace() for c in p['api_token']):
+            module.fail_json(msg='api_token is empty or holds spaces (its value is not shown). '
+                                 'Nothing was sent to Cloudflare.')
         if not HAS_REQUESTS:
             module.fail_json(msg=missing_required_lib('requests'),
                              exception=REQUESTS_IMPORT_ERROR)
-        p = module.params
         self.client = CloudflareClient(
             api_token=p['api_token'], account_id=p['account_id'], api_url=p['api_url'],
             timeout=p['timeout'], retry_budget=p['retry_budget'],
@@ -590,7 +616,10 @@ class CloudflareModuleHelper(object):
 
     def fail(self, exc, permission=None, **result):
         msg = exc.msg
-        if permission and exc.is_auth_error:
+        if exc.is_invalid_request:
+            msg = ('%s Cloudflare refused the request itself as malformed (not a token '
+                   'permission problem): check the values given to the module.' % msg)
+        elif permission and exc.is_auth_error:
             try:
                 msg = '%s %s' % (msg, self.client.explain_auth_failure(exc, permission))
             except CloudflareError as verify_exc:  # pragma: no cover - defensive

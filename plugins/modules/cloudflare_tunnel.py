@@ -28,6 +28,8 @@ options:
   name:
     description:
       - Name of the tunnel. Unique among the account's non-deleted tunnels.
+      - 1 to 63 letters, digits, C(.), C(_) or C(-), starting with a letter or digit; checked
+        before any call.
     type: str
     required: true
   state:
@@ -120,6 +122,7 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare impo
     CloudflareModuleHelper,
     cloudflare_argument_spec,
 )
+from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import tunnel_name_problem
 
 
 def tunnel_summary(tunnel):
@@ -149,6 +152,9 @@ def main():
         state=dict(type='str', default='present', choices=['present', 'absent']),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    problem = tunnel_name_problem(module.params['name'])
+    if problem:
+        module.fail_json(msg='name (the tunnel name) %s. Nothing was sent to Cloudflare.' % problem)
     helper = CloudflareModuleHelper(module)
     client = helper.client
     name = module.params['name']

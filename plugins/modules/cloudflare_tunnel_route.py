@@ -20,9 +20,13 @@ description:
   - With O(dns=true), keeps a proxied CNAME O(hostname) -> C(<tunnel id>.cfargotunnel.com)
     in the zone of the hostname. An A, AAAA or CNAME record of that name that points
     elsewhere is never replaced unless O(overwrite_dns=true); the error names the record.
-  - Every read happens before the first write, so a refused read (bad token, missing
-    permission) stops the run before anything changes. DNS is written before the tunnel
-    configuration.
+  - Every value is checked locally before the first call (hostname, service, tunnel name,
+    account id, zone), and every read happens before the first write, so a refused read (bad
+    token, missing permission) stops the run before anything changes.
+  - The tunnel configuration is written before the DNS record. A rule without a DNS record is
+    invisible, while a CNAME without a rule would answer 404 on the public name. A DNS record
+    that already exists after a lost answer (Cloudflare codes 81053, 81057, 81058) is adopted
+    when it points at this tunnel.
   - A no-op run sends three requests when O(tunnel) is the tunnel id (configuration, zone,
     DNS records) and four when it is a name.
 author:
@@ -40,12 +44,24 @@ options:
   hostname:
     description:
       - Public hostname to publish, for example V(social.example.org).
+      - A host name only (RFC 1123, at most 253 characters), without scheme, path or port, not
+        empty. Internationalised names are converted to their A-labels (C(xn--...)).
+      - A wildcard (C(*.example.org)) only with O(wildcard=true).
     type: str
     required: true
+  wildcard:
+    description:
+      - Allow a wildcard O(hostname) (C(*.example.org)).
+    type: bool
+    default: false
+    version_added: 1.1.0
   service:
     description:
       - Where the connector sends requests for O(hostname), as in cloudflared's ingress rules
         (V(https://localhost:443), V(http://127.0.0.1:3000), V(http_status:404), ...).
+      - Checked before any call; the schemes cloudflared accepts are C(http), C(https), C(ws),
+        C(wss), C(unix), C(unix+tls), C(tcp), C(ssh), C(rdp), C(smb), C(socks5), and the
+        services C(hello_world), C(bastion), C(http_status:NNN). An http(s) origin has no path.
     type: str
     default: https://localhost:443
   no_tls_verify:
@@ -191,10 +207,12 @@ dns_record:
            content: 6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com, proxied: true}
 '''
 
+import collections
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare import (
-    CODE_DNS_CONFLICT,
+    CODES_DNS_EXISTS,
     PERM_DNS,
     PERM_TUNNEL,
     PERM_ZONE_READ,
@@ -204,6 +222,12 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare impo
     is_tunnel_id,
     tunnel_cname_target,
 )
+from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import (
+    domain_name_problem,
+    service_problem,
+    to_a_labels,
+    tunnel_name_problem,
+)
 
 ORIGIN_OPTIONS = (
     ('origin_server_name', 'originServerName'),
@@ -212,6 +236,15 @@ ORIGIN_OPTIONS = (
     ('connect_timeout', 'connectTimeout'),
 )
 ADDRESS_TYPES = ('A', 'AAAA', 'CNAME')
+
+# What the read step found (nothing written yet).
+Current = collections.namedtuple('Current', 'tunnel_id config_result config ingress zone records')
+# The DNS part of a plan: records to delete, (record, desired) to update, a record to create,
+# and the record expected afterwards.
+DnsPlan = collections.namedtuple('DnsPlan', 'deletes update create final')
+# Everything a run will write, decided before the first write.
+RoutePlan = collections.namedtuple(
+    'RoutePlan', 'rule ingress config_changed dns dns_changed')
 
 
 def is_catch_all(rule):
@@ -341,7 +374,7 @@ class TunnelRoute(object):
     # ---------------------------------------------------------------- DNS plan
 
     def plan_dns(self, records, target, state):
-        """Return (deletes, update, create, final) for the DNS records of the hostname."""
+        """The DnsPlan for the DNS records of the hostname."""
         hostname = self.params['hostname']
         ours = [r for r in records if r.get('type') == 'CNAME'
                 and (r.get('content') or '').lower() == target]
@@ -349,7 +382,7 @@ class TunnelRoute(object):
         desired = {'type': 'CNAME', 'name': hostname, 'content': target, 'proxied': True,
                    'ttl': 1}
         if state == 'absent':
-            return ours, None, None, None
+            return DnsPlan(ours, None, None, None)
         if others and not self.params['overwrite_dns']:
             self.module.fail_json(
                 msg='%s already has DNS record(s) that do not point at the tunnel (%s): %s. '
@@ -360,22 +393,39 @@ class TunnelRoute(object):
         if ours:
             keep = ours[0]
             if keep.get('proxied'):
-                return deletes, None, None, keep
-            return deletes, (keep, desired), None, dict(keep, proxied=True)
+                return DnsPlan(deletes, None, None, keep)
+            return DnsPlan(deletes, (keep, desired), None, dict(keep, proxied=True))
         cnames = [r for r in others if r.get('type') == 'CNAME']
         if cnames:
             keep = cnames[0]
             deletes = [r for r in deletes if r is not keep]
-            return deletes, (keep, desired), None, dict(keep, **desired)
-        return deletes, None, desired, dict(desired, id=None)
+            return DnsPlan(deletes, (keep, desired), None, dict(keep, **desired))
+        return DnsPlan(deletes, None, desired, dict(desired, id=None))
 
     # ---------------------------------------------------------------- run
 
     def run(self):
+        current = self.read()
+        plan = self.plan(current)
+        result = dict(changed=plan.config_changed or plan.dns_changed,
+                      tunnel_id=current.tunnel_id,
+                      rule=normalize_rule(plan.rule) if plan.rule else None,
+                      ingress=[normalize_rule(r) for r in plan.ingress],
+                      config_version=current.config_result.get('version'))
+        final = plan.dns.final if plan.dns else None
+        if not self.module.check_mode:
+            final = self.write(current, plan, result)
+        if self.params['dns']:
+            result['zone'] = dict(id=current.zone['id'], name=current.zone['name'])
+            result['dns_record'] = record_view(final)
+        if self.module._diff:
+            result['diff'] = self.diff(current, plan, result, final)
+        self.module.exit_json(**result)
+
+    def read(self):
+        """Every read of the run; exits early when there is nothing to do."""
         p = self.params
         state = p['state']
-        hostname = p['hostname']
-
         tunnel_id = self.resolve_tunnel()
         if tunnel_id is None:
             if state == 'absent':
@@ -399,77 +449,67 @@ class TunnelRoute(object):
                                       'config.yml on the connector host, not in Cloudflare.'
                                   % tunnel_id)
         config = dict(config_result.get('config') or {})
-        ingress = list(config.get('ingress') or [])
-
-        target = tunnel_cname_target(tunnel_id)
         zone = records = None
         if p['dns']:
             zone, records = self.read_dns()
+        return Current(tunnel_id, config_result, config, list(config.get('ingress') or []),
+                       zone, records)
 
-        # ---- plan (everything is read; nothing written yet)
-        current_rules = [r for r in ingress
+    def plan(self, current):
+        """Decide every write from what was read; nothing is written here."""
+        p = self.params
+        hostname = p['hostname']
+        current_rules = [r for r in current.ingress
                          if (r.get('hostname') or '').lower() == hostname.lower()]
-        if state == 'present':
+        rule = None
+        if p['state'] == 'present':
             rule = desired_rule(p, current_rules[0] if current_rules else None)
-        else:
-            rule = None
-        new_ingress = plan_ingress(ingress, hostname, rule) if (ingress or rule) else []
+        new_ingress = plan_ingress(current.ingress, hostname, rule) if (current.ingress or rule) else []
         config_changed = ([normalize_rule(r) for r in new_ingress]
-                          != [normalize_rule(r) for r in ingress])
-
-        dns_plan = None
+                          != [normalize_rule(r) for r in current.ingress])
+        dns = None
         if p['dns']:
-            dns_plan = self.plan_dns(records, target, state)
-            deletes, update, create, final = dns_plan
-            dns_changed = bool(deletes or update or create)
-        else:
-            dns_changed = False
+            dns = self.plan_dns(current.records, tunnel_cname_target(current.tunnel_id), p['state'])
+        dns_changed = bool(dns and (dns.deletes or dns.update or dns.create))
+        return RoutePlan(rule, new_ingress, config_changed, dns, dns_changed)
 
+    def write(self, current, plan, result):
+        """Tunnel configuration first, then DNS. Returns the DNS record after the run."""
         self.changed = False
-        result = dict(changed=config_changed or dns_changed, tunnel_id=tunnel_id,
-                      rule=normalize_rule(rule) if rule else None,
-                      ingress=[normalize_rule(r) for r in new_ingress],
-                      config_version=config_result.get('version'))
+        if plan.config_changed:
+            new_config = dict(current.config, ingress=plan.ingress)
+            try:
+                written = self.client.put_tunnel_config(current.tunnel_id, new_config)
+            except CloudflareError as exc:
+                self.fail(exc, PERM_TUNNEL)
+            self.changed = True
+            written = written or {}
+            written_ingress = (written.get('config') or {}).get('ingress')
+            if written_ingress is not None:
+                result['ingress'] = [normalize_rule(r) for r in written_ingress]
+            result['config_version'] = written.get('version', result['config_version'])
+        if plan.dns is not None:
+            return self.write_dns(current.zone, plan.dns)
+        return None
 
-        # ---- write (DNS first: the tunnel module has already proven Tunnel Edit)
-        if not self.module.check_mode:
-            if p['dns']:
-                final = self.write_dns(zone, dns_plan)
-            if config_changed:
-                new_config = dict(config, ingress=new_ingress)
-                try:
-                    written = self.client.put_tunnel_config(tunnel_id, new_config)
-                except CloudflareError as exc:
-                    self.fail(exc, PERM_TUNNEL)
-                self.changed = True
-                written = written or {}
-                written_ingress = (written.get('config') or {}).get('ingress')
-                if written_ingress is not None:
-                    result['ingress'] = [normalize_rule(r) for r in written_ingress]
-                result['config_version'] = written.get('version', result['config_version'])
-
-        if p['dns']:
-            result['zone'] = dict(id=zone['id'], name=zone['name'])
-            result['dns_record'] = record_view(final)
-
-        if self.module._diff:
-            before = {'ingress': [normalize_rule(r) for r in ingress]}
-            after = {'ingress': result['ingress']}
-            if p['dns']:
-                before['dns_records'] = sorted(
-                    [self._diff_record(r) for r in records],
-                    key=lambda r: (r['type'], r['content'] or ''))
-                replaced = [dns_plan[1][0]] if dns_plan[1] is not None else []
-                after_records = [r for r in records
-                                 if r not in dns_plan[0] and r not in replaced
-                                 and (final is None or r.get('id') != final.get('id'))]
-                if final is not None:
-                    after_records.append(final)
-                after['dns_records'] = sorted(
-                    [self._diff_record(r) for r in after_records],
-                    key=lambda r: (r['type'], r['content'] or ''))
-            result['diff'] = dict(before=before, after=after)
-        self.module.exit_json(**result)
+    def diff(self, current, plan, result, final):
+        before = {'ingress': [normalize_rule(r) for r in current.ingress]}
+        after = {'ingress': result['ingress']}
+        if plan.dns is not None:
+            records = current.records
+            before['dns_records'] = sorted(
+                [self._diff_record(r) for r in records],
+                key=lambda r: (r['type'], r['content'] or ''))
+            replaced = [plan.dns.update[0]] if plan.dns.update is not None else []
+            after_records = [r for r in records
+                             if r not in plan.dns.deletes and r not in replaced
+                             and (final is None or r.get('id') != final.get('id'))]
+            if final is not None:
+                after_records.append(final)
+            after['dns_records'] = sorted(
+                [self._diff_record(r) for r in after_records],
+                key=lambda r: (r['type'], r['content'] or ''))
+        return dict(before=before, after=after)
 
     @staticmethod
     def _diff_record(record):
@@ -477,7 +517,7 @@ class TunnelRoute(object):
                     content=record.get('content'), proxied=record.get('proxied'))
 
     def write_dns(self, zone, plan):
-        deletes, update, create, final = plan
+        deletes, update, create, final = plan.deletes, plan.update, plan.create, plan.final
         for record in deletes:
             try:
                 self.client.delete_dns_record(zone['id'], record['id'])
@@ -496,7 +536,7 @@ class TunnelRoute(object):
             try:
                 final = self.client.create_dns_record(zone['id'], create)
             except CloudflareError as exc:
-                if not exc.has_code(CODE_DNS_CONFLICT):
+                if not exc.has_code(*CODES_DNS_EXISTS):
                     self.fail(exc, PERM_DNS)
                 # A retried create whose first attempt reached Cloudflare, or a record that
                 # appeared since the read: adopt it only if it is ours.
@@ -527,13 +567,46 @@ def main():
         http_host_header=dict(type='str'),
         connect_timeout=dict(type='int'),
         zone=dict(type='str'),
+        wildcard=dict(type='bool', default=False),
         dns=dict(type='bool', default=True),
         overwrite_dns=dict(type='bool', default=False),
         state=dict(type='str', default='present', choices=['present', 'absent']),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    module.params['hostname'] = module.params['hostname'].rstrip('.').lower()
+    check_params(module)
     TunnelRoute(module).run()
+
+
+def check_params(module):
+    """Refuse a bad value before any call to Cloudflare; normalise the hostname."""
+    p = module.params
+    hostname = p['hostname']
+    if isinstance(hostname, str) and hostname.endswith('.') and not hostname.endswith('..'):
+        hostname = hostname[:-1]
+    hostname = hostname.lower() if isinstance(hostname, str) else hostname
+    problem = domain_name_problem(hostname, wildcard=p['wildcard'], idna=True)
+    if problem:
+        module.fail_json(msg='hostname %r %s. Nothing was sent to Cloudflare.' % (p['hostname'], problem))
+    p['hostname'] = to_a_labels(hostname)[0]
+    if p['state'] == 'present':
+        problem = service_problem(p['service'])
+        if problem:
+            module.fail_json(msg='service %r %s. Nothing was sent to Cloudflare.' % (p['service'], problem))
+    if not is_tunnel_id(p['tunnel'] or ''):
+        problem = tunnel_name_problem(p['tunnel'])
+        if problem:
+            module.fail_json(msg='tunnel (a tunnel name or id) %s. Nothing was sent to Cloudflare.' % problem)
+    if p['zone']:
+        zone = p['zone'].rstrip('.').lower()
+        problem = domain_name_problem(zone, idna=True)
+        if problem:
+            module.fail_json(msg='zone %r %s. Nothing was sent to Cloudflare.' % (p['zone'], problem))
+        p['zone'] = to_a_labels(zone)[0]
+    if p['connect_timeout'] is not None and p['connect_timeout'] < 0:
+        module.fail_json(msg='connect_timeout must be 0 or more. Nothing was sent to Cloudflare.')
+    if p['ca_pool'] and not p['ca_pool'].startswith('/'):
+        module.fail_json(msg='ca_pool must be an absolute path on the connector host. Nothing '
+                             'was sent to Cloudflare.')
 
 
 if __name__ == '__main__':

@@ -25,6 +25,12 @@ description:
   - C(ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY), C(ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT)
     and C(ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY) are 32 random alphanumeric characters
     (C(bin/rails db:encryption:init), that is C(SecureRandom.alphanumeric(32))).
+  - A secrets file that exists but does not parse (a garbled or truncated file, a line that
+    is not C(NAME=value), a known secret with an empty or malformed value) makes the module
+    fail without writing anything and without showing any value. So does a secrets file
+    that lacks a secret, or holds a different value, than O(env_file).
+  - The file is written to a temporary file, flushed to disk (fsync), renamed over the old
+    one and the folder is flushed too, so that a power cut leaves the old or the new file.
   - A secret once written is never regenerated. Changing one logs every user out
     (C(SECRET_KEY_BASE)), breaks two-factor authentication (C(OTP_SECRET)), Web Push
     subscriptions (VAPID) or makes encrypted database columns unreadable (Active Record
@@ -60,6 +66,22 @@ options:
     description: Mode of the secrets file. Never world-readable.
     type: str
     default: "0600"
+  env_file:
+    description:
+      - The C(.env.production) the secrets were last written to, on the managed host. Optional.
+      - When the secrets file is absent, the secrets this file holds are adopted instead of
+        generated (a lost secrets file next to a working install).
+      - When the secrets file exists, every secret this file holds must be in the secrets file
+        with the same value; otherwise the module fails and changes nothing, because new
+        values would log everyone out and make encrypted data unreadable.
+    type: path
+  force_generate:
+    description:
+      - Generate a completely new set of secrets (supplied values still win), ignoring the
+        secrets file and O(env_file). Only for a deliberate new start, because every session,
+        two-factor setup, Web Push subscription and encrypted column of the old set is lost.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -109,6 +131,11 @@ kept:
   elements: str
 supplied:
   description: Names of the secrets taken from O(supplied) that differed from the file.
+  returned: always
+  type: list
+  elements: str
+adopted:
+  description: Names of the secrets taken from O(env_file) because the secrets file lacked them.
   returned: always
   type: list
   elements: str
@@ -188,6 +215,7 @@ def generate_vapid_keys():
 
 
 def parse_secrets_file(text):
+    """Lenient reading: every NAME=value line, anything else skipped (for .env.production)."""
     values = {}
     for line in text.splitlines():
         match = LINE.match(line)
@@ -198,6 +226,65 @@ def parse_secrets_file(text):
             value = value[1:-1]
         values[match.group(1)] = value
     return values
+
+
+def _value_problem(name, value):
+    """Why a stored value of a known secret is malformed, or None. Never quotes the value."""
+    if value == "":
+        return "is empty"
+    if not SAFE_VALUE.match(value):
+        return "holds characters a secret never has"
+    if name in HEX_SECRETS and not re.match(r"^[0-9a-f]{64,}$", value):
+        return "is not a hexadecimal secret of at least 64 characters"
+    if name in ALNUM_SECRETS and not re.match(r"^[A-Za-z0-9]{16,}$", value):
+        return "is not an alphanumeric secret of at least 16 characters"
+    if name in (VAPID_PRIVATE, VAPID_PUBLIC):
+        try:
+            size = len(_b64decode(value))
+        except (ValueError, TypeError):
+            return "is not URL-safe base64"
+        if size != (32 if name == VAPID_PRIVATE else 65):
+            return "does not decode to a P-256 %s key" % ("private" if name == VAPID_PRIVATE else "public")
+    return None
+
+
+def parse_secrets_file_strict(text):
+    """Read a secrets file this module wrote (or a person wrote like it).
+
+    Returns ``(values, problems)``; problems name lines and secrets, never values. A file
+    that does not end with a newline was cut off (every file this module writes ends with
+    one).
+    """
+    values, problems = {}, []
+    if text.strip() == "":
+        return values, ["the file is empty"]
+    if not text.endswith("\n"):
+        problems.append("the file does not end with a newline (it looks cut off)")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = LINE.match(line)
+        if not match:
+            problems.append("line %d is not NAME=value" % number)
+            continue
+        name, value = match.group(1), match.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if name in values:
+            problems.append("line %d sets %s a second time" % (number, name))
+        if name in NAMES:
+            problem = _value_problem(name, value)
+            if problem:
+                problems.append("line %d: %s %s" % (number, name, problem))
+        values[name] = value
+    return values, problems
+
+
+def compare_with_env(stored, env):
+    """Secrets .env.production has that the secrets file lacks or holds differently."""
+    missing = sorted(n for n in NAMES if env.get(n) and not stored.get(n))
+    different = sorted(n for n in NAMES if env.get(n) and stored.get(n) and env[n] != stored[n])
+    return missing, different
 
 
 def render_secrets_file(values):
@@ -254,14 +341,26 @@ def plan(stored, supplied, vapid_available=True):
     return values, generated, kept, taken
 
 
-def write_file(module, path, content):
+def fsync_dir(directory):
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file(path, content):
+    """Write to a temporary file, fsync it, rename it over ``path``, fsync the folder."""
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".mastodon-secrets-", dir=directory)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(content)
-        module.atomic_move(tmp, path)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+        fsync_dir(directory)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -275,6 +374,8 @@ def main():
             owner=dict(type="str"),
             group=dict(type="str"),
             mode=dict(type="str", default="0600"),
+            env_file=dict(type="path"),
+            force_generate=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -295,13 +396,60 @@ def main():
     except ValueError:
         module.fail_json(msg="mode must be an octal string such as 0600, got %s" % mode)
 
-    stored = {}
-    if os.path.exists(path):
+    force = module.params["force_generate"]
+    stored, adopted = {}, []
+    exists = os.path.lexists(path)
+    if exists and not force:
+        if not os.path.isfile(path):
+            module.fail_json(msg="%s exists but is not a regular file; nothing was changed" % path)
         try:
-            with open(path) as handle:
-                stored = parse_secrets_file(handle.read())
+            with open(path, "rb") as handle:
+                raw = handle.read()
         except (IOError, OSError) as exc:
             module.fail_json(msg="Cannot read %s: %s" % (path, exc))
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text, problems = None, ["the file is not text"]
+        if text is not None:
+            stored, problems = parse_secrets_file_strict(text)
+        if problems:
+            source = module.params["env_file"] or ".env.production"
+            module.fail_json(msg=(
+                "The secrets file %s exists but does not parse: %s. Nothing was changed and no "
+                "secret was generated: new secrets would log everyone out, break two-factor "
+                "authentication and make encrypted data unreadable. Restore the file from a "
+                "backup (or from %s), or set force_generate=true for a deliberate new set "
+                "(values are not shown)." % (path, "; ".join(problems), source)))
+    env = {}
+    env_file = module.params["env_file"]
+    if env_file and not force and os.path.isfile(env_file):
+        try:
+            with open(env_file, "r", encoding="utf-8", errors="replace") as handle:
+                env = parse_secrets_file(handle.read())
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="Cannot read %s: %s" % (env_file, exc))
+    if env and not exists:
+        # A lost secrets file next to a working install: adopt, never regenerate.
+        for name in NAMES:
+            if env.get(name) and _value_problem(name, env[name]) is None:
+                stored[name] = env[name]
+                adopted.append(name)
+    elif env:
+        missing, different = compare_with_env(stored, env)
+        missing = [n for n in missing if not supplied.get(n)]
+        different = [n for n in different if not supplied.get(n)]
+        if missing or different:
+            module.fail_json(msg=(
+                "The secrets file %s and %s disagree: %s. Nothing was changed. Copy the "
+                "values that %s uses into %s (or move the secrets file away to adopt every "
+                "secret from %s), or set force_generate=true for a deliberate new set "
+                "(values are not shown)." % (
+                    path, env_file,
+                    "; ".join(filter(None, [
+                        ("missing from the secrets file: " + ", ".join(missing)) if missing else "",
+                        ("different values: " + ", ".join(different)) if different else ""])),
+                    env_file, path, env_file)))
 
     try:
         values, generated, kept, taken = plan(
@@ -312,19 +460,20 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc))
 
-    changed = bool(generated or taken)
+    kept = [name for name in kept if name not in adopted]
+    changed = bool(generated or taken or adopted or (force and exists))
     if changed and not module.check_mode:
         directory = os.path.dirname(path)
         if directory and not os.path.isdir(directory):
             os.makedirs(directory, 0o700)
-        write_file(module, path, render_secrets_file(values))
+        write_file(path, render_secrets_file(values))
     if os.path.exists(path):
         file_args = module.load_file_common_arguments(dict(
             path=path, owner=module.params["owner"], group=module.params["group"], mode=mode))
         changed = module.set_fs_attributes_if_different(file_args, changed)
 
     module.exit_json(changed=changed, path=path, names=sorted(values), generated=generated,
-                     kept=kept, supplied=taken)
+                     kept=kept, supplied=taken, adopted=adopted)
 
 
 if __name__ == "__main__":

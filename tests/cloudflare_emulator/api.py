@@ -15,7 +15,9 @@ Error answers chosen after Cloudflare's documented/observed behaviour (see READM
 * account or zone outside the token's scope: 403, code 9109
   "Unauthorized to access requested resource"
 * rate limit (injected): 429, code 971, with a ``Retry-After`` header (seconds)
-* unknown route: 404, code 7003 "Could not route to ..."
+* unknown route, or an account id that is not 32 hex characters: 404, code 7003
+  "Could not route to ..., perhaps your object identifier is invalid?"
+* a DNS record identical to an existing one: 400, code 81057 "Record already exists."
 """
 
 from __future__ import annotations
@@ -140,13 +142,15 @@ class Faults:
     A fault is a dict with ``count`` and any of ``status`` (e.g. 429, 502, 503),
     ``retry_after`` (seconds, for the Retry-After header), ``delay`` (seconds to wait
     before answering normally or with ``status``), ``close_connection`` (drop the TCP
-    connection without an answer), ``html`` (answer a 5xx with an HTML page instead of the
-    JSON envelope, as Cloudflare's front does), and filters ``method`` / ``path``
-    (substring of the path).
+    connection without an answer), ``lose_answer`` (carry the request out, then drop the
+    connection: the write happened but the client never hears of it), ``html`` (answer a
+    5xx with an HTML page instead of the JSON envelope, as Cloudflare's front does),
+    ``code`` / ``message`` (the error in the envelope of a ``status`` answer), and filters
+    ``method`` / ``path`` (substring of the path).
     """
 
-    KEYS = {"status", "count", "retry_after", "delay", "close_connection", "html",
-            "method", "path"}
+    KEYS = {"status", "count", "retry_after", "delay", "close_connection", "lose_answer",
+            "html", "method", "path", "code", "message"}
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -332,6 +336,13 @@ class ApiHandler(BaseHTTPRequestHandler):
         status, body, headers = self._answer(method, path, query, raw, entry["json"])
         entry["status"] = status
         self.ctx.log.add(entry)
+        if fault and fault.get("lose_answer"):
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
         self._send(status, body, headers)
 
     def _send_fault(self, fault):
@@ -347,9 +358,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._send(status, page.encode(), headers, content_type="text/html")
             return
         else:
-            body = envelope(errors=[{"code": 10000 + status % 1000 if status < 600 else 10000,
-                                     "message": f"Service unavailable (injected {status} "
-                                     "fault)"}])
+            body = envelope(errors=[{
+                "code": fault.get("code", 10000 + status % 1000 if status < 600 else 10000),
+                "message": fault.get("message", f"Service unavailable (injected {status} fault)")}])
         if fault.get("retry_after") is not None:
             headers["Retry-After"] = str(fault["retry_after"])
         self._send(status, body, headers)
@@ -416,6 +427,11 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _require_account(self, token, account_id, permissions):
         store = self.ctx.store
         scope = token["accounts"]
+        if not re.match(r"^[0-9a-f]{32}$", account_id):
+            # Cloudflare routes only well-formed identifiers; a malformed one is not a
+            # permission problem.
+            raise ApiError(404, 7003, f"Could not route to /accounts/{account_id}, perhaps your "
+                           "object identifier is invalid?")
         if account_id not in store.accounts or (scope != "*" and account_id not in scope):
             raise ApiError(403, 9109, "Unauthorized to access requested resource")
         if not any(p in token["permissions"] for p in permissions):

@@ -50,6 +50,10 @@ ORIGIN_REQUEST_KEYS = {
     "matchSNIToHost": (bool,),
 }
 
+# A rule's hostname: DNS labels, optionally a leading "*" wildcard label (cloudflared
+# accepts "*" anywhere in the first label; the common form is "*.example.com").
+HOSTNAME_RE = re.compile(r"^(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+                         r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 SERVICE_RE = re.compile(
     r"^(?:(?:https?|unix|unix\+tls|tcp|ssh|rdp|smb|ws|wss)://\S+|http_status:[1-5][0-9]{2}"
     r"|hello_world|bastion|socks5)$")
@@ -121,6 +125,16 @@ def validate_tunnel_config(config):
         if not isinstance(service, str) or not SERVICE_RE.match(service):
             raise ApiError(400, 1056, f"Validation failed: {where} has an invalid service "
                            f"{service!r}: use http(s)://host[:port] or http_status:NNN")
+        origin_path = re.match(r"^(?:https?|wss?)://[^/?#]*([^?#]*)", service)
+        if origin_path and origin_path.group(1) not in ("", "/"):
+            raise ApiError(400, 1056, f"Validation failed: {where}: {service} is an invalid "
+                           "address, ingress rules don't support proxying to a different path "
+                           "on the origin service. The path will be the same as the eyeball "
+                           "request's path")
+        hostname = rule.get("hostname")
+        if hostname not in (None, "") and (not isinstance(hostname, str) or not HOSTNAME_RE.match(hostname)):
+            raise ApiError(400, 1056, f"Validation failed: {where} has an invalid hostname "
+                           f"{hostname!r}")
         _validate_origin_request(rule.get("originRequest"), f"{where} originRequest")
         last = index == len(ingress) - 1
         if last and (rule.get("hostname") or rule.get("path")):

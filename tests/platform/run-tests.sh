@@ -155,9 +155,16 @@ gate_units() {
 }
 
 gate_integration() {  # packaging and other controller-side tests, in the project venv
-  mkdir -p "$junit"
-  python -m pytest tests/integration -q -p no:cacheprovider --junitxml="$junit/integration.xml" \
-    -o junit_suite_name=integration
+  mkdir -p "$junit" "$build"
+  local log="$build/bad-inputs.jsonl" rc
+  rm -f "$log"
+  # The module bad-input cases run here too (also in units), so that the figures cover both.
+  SELFHOST_BAD_INPUTS_LOG=$log python -m pytest tests/integration \
+    tests/unit/plugins/modules/test_bad_inputs.py -q -p no:cacheprovider \
+    --junitxml="$junit/integration.xml" -o junit_suite_name=integration
+  rc=$?
+  [ -s "$log" ] && { python tests/bad_inputs/summary.py "$log" || rc=1; }
+  return "$rc"
 }
 
 gate_bench() {  # prints request counts; fails when a request budget is exceeded

@@ -80,15 +80,29 @@ CASES = {
     "garbage": (["hello world"], "neither a public key line"),
     "one good one bad": ([f"ssh-ed25519 {ED25519_BLOB} ok", "ssh-ed25519 AAAA"],
                          "Not a valid public key"),
+    # The easy slip: the private key instead of the .pub. Refused, and none of it is shown.
+    "private key instead of the .pub": ([str(EPHEMERAL / "keys" / "id_admin")], "PRIVATE key file"),
+    # Zero keys is a lock-out on the README's first run (password login): refused.
+    "empty .pub file": ([str(EPHEMERAL / "keys" / "empty.pub")], "holds no public key"),
+    "comment-only .pub file": ([str(EPHEMERAL / "keys" / "comments.pub")], "holds no public key"),
 }
+
+
+def private_key_lines():
+    text = (EPHEMERAL / "keys" / "id_admin").read_text()
+    return [line for line in text.splitlines() if line and "PRIVATE KEY" not in line]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_broken_key_list_changes_nothing(host, case):
     keys, message = CASES[case]
+    (EPHEMERAL / "keys" / "empty.pub").write_text("")
+    (EPHEMERAL / "keys" / "comments.pub").write_text("# my key\n\n# (nothing else)\n")
     before = fingerprint(host)
     result = run_playbook({"base_os_ssh_authorized_keys": keys, **WOULD_CHANGE})
     output = result.stdout + result.stderr
+    for line in private_key_lines():
+        assert line not in output, "a line of the private key was printed"
     assert result.returncode == 2, output
     assert message in output, output
     assert "Nothing was changed" in output

@@ -83,13 +83,14 @@ def test_create_then_noop_by_id(emulator, cf_args, run_module, tunnel_id):
     assert res.result['dns_record']['id'] == cname['id']
     assert res.result['zone'] == {'id': ZONE_ID, 'name': 'example.test'}
     assert res.result['config_version'] == 1
-    # reads first, then DNS, then the configuration
+    # reads first, then the configuration, then DNS (a CNAME without a rule would be a 404 on
+    # the public name; a rule without a CNAME is invisible)
     assert [(r['method'], r['route']) for r in emulator.requests] == [
         ('GET', ROUTE_CONFIG),
         ('GET', '/zones'),
         ('GET', '/zones/{zone_id}/dns_records'),
-        ('POST', '/zones/{zone_id}/dns_records'),
-        ('PUT', ROUTE_CONFIG)]
+        ('PUT', ROUTE_CONFIG),
+        ('POST', '/zones/{zone_id}/dns_records')]
 
     emulator.clear_log()
     again = run_route(run_module, cf_args, tunnel=tunnel_id)
@@ -284,7 +285,7 @@ def test_existing_a_record_is_never_replaced_silently(emulator, cf_args, run_mod
     assert res.result['changed'] is True
     assert [(r['type'], r['content']) for r in records(emulator)] == [
         ('CNAME', '%s.cfargotunnel.com' % tunnel_id)]
-    assert [r['method'] for r in writes(emulator)] == ['DELETE', 'POST', 'PUT']
+    assert [r['method'] for r in writes(emulator)] == ['PUT', 'DELETE', 'POST']
 
 
 def test_cname_of_other_tunnel_is_conflict_then_overwritten(emulator, cf_args, run_module,
@@ -417,10 +418,11 @@ def test_missing_dns_edit_names_permission_and_writes_nothing(emulator, cf_args,
     msg = res.result['msg']
     assert 'create DNS record (POST /zones/' in msg
     assert 'Zone / DNS / Edit' in msg
-    assert accepted_writes(emulator) == []
+    # The configuration goes first: the rule exists (invisible without a DNS record), and no
+    # CNAME points at a tunnel without a rule for it.
+    assert [r['method'] for r in accepted_writes(emulator)] == ['PUT']
     assert records(emulator) == []
-    assert emulator.store.tunnels[tunnel_id]['config'] is None
-    assert res.result['changed'] is False
+    assert res.result['changed'] is True
 
 
 def test_missing_zone_read_is_explained_before_writes(emulator, cf_args, run_module, tunnel_id):
@@ -435,7 +437,7 @@ def test_read_only_token(emulator, cf_args, run_module, tunnel_id):
     from cloudflare_emulator import TOKEN_READ_ONLY
     res = run_route(run_module, cf_args, tunnel=tunnel_id, api_token=TOKEN_READ_ONLY)
     assert res.failed
-    assert 'Zone / DNS / Edit' in res.result['msg']
+    assert 'Account / Cloudflare Tunnel / Edit' in res.result['msg']
     assert accepted_writes(emulator) == []
 
 
@@ -483,20 +485,21 @@ def test_interrupted_after_tunnel_converges(emulator, cf_args, run_module):
     assert len(records(emulator)) == 1
 
 
-def test_interrupted_between_dns_and_config_converges(emulator, cf_args, run_module, tunnel_id,
+def test_interrupted_between_config_and_dns_converges(emulator, cf_args, run_module, tunnel_id,
                                                       sleeps):
-    emulator.set_fault(status=503, count=50, method='PUT')
+    emulator.set_fault(status=503, count=50, method='POST', path='/dns_records')
     broken = run_route(run_module, cf_args, tunnel=tunnel_id, retry_budget=5)
     assert broken.failed
-    assert broken.result['changed'] is True  # the CNAME was written before the failure
-    assert 'update tunnel configuration (PUT' in broken.result['msg']
-    assert len(records(emulator)) == 1
+    assert broken.result['changed'] is True  # the rule was written before the failure
+    assert 'create DNS record (POST' in broken.result['msg']
+    assert records(emulator) == []
     emulator.clear_faults()
     emulator.clear_log()
     res = run_route(run_module, cf_args, tunnel=tunnel_id)
     assert not res.failed, res.result
     assert res.result['changed'] is True
-    assert [(r['method'], r['route']) for r in writes(emulator)] == [('PUT', ROUTE_CONFIG)]
+    assert [(r['method'], r['route']) for r in writes(emulator)] == [
+        ('POST', '/zones/{zone_id}/dns_records')]
     assert len(records(emulator)) == 1
 
 

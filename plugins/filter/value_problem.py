@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhost.mastodon developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: value_problem
+short_description: Say why a value is not of the expected kind
+version_added: 1.1.0
+description:
+  - Returns an empty string when the value is fine, otherwise a short reason (for example
+    C(must be a host name without a scheme (no https://))), to put after the variable name in
+    a message. The checks are the ones the collection's modules make before any API call.
+  - The reason never quotes the value.
+options:
+  _input:
+    description: The value to check.
+    type: raw
+    required: true
+  kind:
+    description:
+      - C(domain_name) (see P(selfhost.mastodon.domain_name#test)), C(wildcard_domain_name)
+        (the same, a leading C(*.) allowed), C(service) (an origin cloudflared accepts),
+        C(tunnel_name), C(account_id) (a Cloudflare account id, 32 hex characters).
+    type: str
+    default: domain_name
+    choices: [domain_name, wildcard_domain_name, service, tunnel_name, account_id]
+author:
+  - selfhost.mastodon developers (@selfhost-mastodon)
+"""
+
+EXAMPLES = r"""
+- name: Check the tunnel's origin service
+  ansible.builtin.assert:
+    that: (cloudflare_tunnel_service | selfhost.mastodon.value_problem('service')) == ''
+    fail_msg: "cloudflare_tunnel_service {{ cloudflare_tunnel_service | selfhost.mastodon.value_problem('service') }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The reason, or an empty string when the value is fine.
+  type: str
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import (
+    account_id_problem,
+    domain_name_problem,
+    service_problem,
+    tunnel_name_problem,
+)
+
+
+def _wildcard_domain_name_problem(value):
+    return domain_name_problem(value, wildcard=True)
+
+
+CHECKS = {
+    'domain_name': domain_name_problem,
+    'wildcard_domain_name': _wildcard_domain_name_problem,
+    'service': service_problem,
+    'tunnel_name': tunnel_name_problem,
+    'account_id': account_id_problem,
+}
+
+
+def value_problem(value, kind='domain_name'):
+    if kind not in CHECKS:
+        raise AnsibleFilterError('value_problem: unknown kind %r' % (kind,))
+    return CHECKS[kind](value) or ''
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'value_problem': value_problem}
