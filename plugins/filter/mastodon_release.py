@@ -236,6 +236,22 @@ def release_series(tag):
     return "%s.%s" % (numbers[0], numbers[1]) if len(numbers) >= 2 else ""
 
 
+def upgrade_steps(steps, running, target, search_enabled=False):
+    """The release-specific upgrade steps to run when moving from running to target: those of
+    every release R with running < R <= target, in version order (the order of the list for
+    one release), without search_only steps when search is off. Each step is a dict with
+    version, command (tootctl arguments as one string) and description; the result adds argv."""
+    chosen = []
+    for index, step in enumerate(steps or []):
+        if not isinstance(step, dict) or not step.get("version") or not step.get("command"):
+            raise AnsibleFilterError("upgrade step needs version and command: %r" % (step,))
+        if step.get("search_only") and not search_enabled:
+            continue
+        if _compare(step["version"], running) > 0 and _compare(step["version"], target) <= 0:
+            chosen.append((_parts(step["version"]), index, dict(step, argv=str(step["command"]).split())))
+    return [step for _key, _index, step in sorted(chosen, key=lambda c: (c[0], c[1]))]
+
+
 # --- .env.production -------------------------------------------------------------------------
 
 def dotenv_quote(value):
@@ -267,4 +283,5 @@ class FilterModule(object):
             "newest_release": newest_release,
             "release_series": release_series,
             "dotenv_quote": dotenv_quote,
+            "upgrade_steps": upgrade_steps,
         }

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # Shared helpers of the Mastodon TEST DOUBLE's bin/rails and bin/tootctl (not Mastodon):
-# read .env.production like dotenv does, log every invocation, talk to the real PostgreSQL.
+# read .env.production with dotenv's rules, log every invocation, talk to the real PostgreSQL.
 require 'json'
 require 'open3'
 require 'time'
@@ -13,17 +13,49 @@ module MastodonDouble
 
   module_function
 
+  # .env.production read with the rules of the dotenv gem 3.x that Mastodon uses (written for
+  # this double from those rules, not the gem): single-quoted values literal; double-quoted
+  # values keep \n as backslash-n and drop other backslash escapes except before $; unquoted
+  # and double-quoted values get ${VAR}/$VAR substituted and $(cmd) left as a marker (never run)
+  # unless escaped with a backslash; comments after unquoted values are dropped.
+  DOTENV_LINE = /
+    (?:^|\A)\s*(?:export\s+)?([\w.]+)(?:\s*=\s*?|:\s+?)
+    (\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|[^\#\r\n]+)?
+    \s*(?:\#.*)?(?:$|\z)
+  /x
+  DOTENV_VARIABLE = /(\\)?(\$)(?!\()\{?([A-Z0-9_]+)?\}?/i
+  DOTENV_COMMAND = /(\\)?\$(\((?:[^()]|\([^()]*\))+\))/
+
+  def parse_dotenv(text)
+    values = {}
+    text.gsub(/\r\n?/, "\n").scan(DOTENV_LINE).each do |key, raw|
+      value = (raw || '').strip
+      quote = nil
+      if (m = value.match(/\A(['"])(.*)\1\z/m))
+        quote = m[1]
+        value = m[2]
+      end
+      value = value.gsub('\n') { '\\\\n' }.gsub('\r') { '\\\\r' } if quote == '"'
+      if quote != "'"
+        value = value.gsub(/\\([^$])/, '\1')
+        value = value.gsub(DOTENV_VARIABLE) do |whole|
+          md = Regexp.last_match
+          if md[1] then whole[1..]
+          elsif md[3] then values.fetch(md[3]) { ENV.fetch(md[3], '') }
+          else whole
+          end
+        end
+        value = value.gsub(DOTENV_COMMAND) { |whole| Regexp.last_match(1) ? whole[1..] : "<command #{whole}>" }
+      end
+      values[key] = value
+    end
+    values
+  end
+
   def env
     @env ||= begin
-      values = {}
       path = File.join(ROOT, ".env.#{ENV.fetch('RAILS_ENV', 'development')}")
-      if File.exist?(path)
-        File.readlines(path).each do |line|
-          next unless (m = line.match(/\A\s*([A-Z][A-Z0-9_]*)=(.*?)\s*\z/))
-
-          values[m[1]] = m[2].sub(/\A(['"])(.*)\1\z/, '\2')
-        end
-      end
+      values = File.exist?(path) ? parse_dotenv(File.read(path)) : {}
       values.merge(ENV.to_h)
     end
   end

@@ -203,6 +203,32 @@ def test_release_series():
     assert rel.release_series("main") == ""
 
 
+# --- upgrade steps ---------------------------------------------------------------------------
+
+STEPS = [
+    {"version": "v4.9.1-double", "command": "cache clear", "description": "b"},
+    {"version": "v4.2.0", "command": "search deploy", "description": "index", "search_only": True},
+    {"version": "v4.9.0-double", "command": "accounts cull", "description": "before"},
+    {"version": "v4.9.1-double", "command": "search deploy --only accounts", "description": "s", "search_only": True},
+    {"version": "v4.9.1", "command": "media refresh", "description": "a"},
+    {"version": "v4.10.0", "command": "later", "description": "after"},
+]
+
+
+def test_upgrade_steps_in_range_and_order():
+    chosen = rel.upgrade_steps(STEPS, "v4.9.0-double", "v4.9.1-double")
+    assert [s["argv"] for s in chosen] == [["cache", "clear"], ["media", "refresh"]]
+    with_search = rel.upgrade_steps(STEPS, "v4.9.0-double", "v4.9.1-double", True)
+    assert [s["command"] for s in with_search] == ["cache clear", "search deploy --only accounts", "media refresh"]
+    assert [s["command"] for s in rel.upgrade_steps(STEPS, "v4.1.5", "v4.2.3", True)] == ["search deploy"]
+    assert rel.upgrade_steps(STEPS, "v4.1.5", "v4.2.3", False) == []
+
+
+def test_upgrade_step_without_command_is_an_error():
+    with pytest.raises(AnsibleFilterError):
+        rel.upgrade_steps([{"version": "v4.9.1"}], "v4.9.0", "v4.9.1")
+
+
 # --- dotenv quoting --------------------------------------------------------------------------
 # A reference reader written from the rules of the dotenv gem 3.x (lib/dotenv/parser.rb and
 # substitutions/): the line pattern; surrounding quotes removed; single-quoted values literal;
