@@ -23,7 +23,9 @@ def _env(host, path):
     for line in host.file(path).content_string.splitlines():
         match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
         if match:
-            values[match.group(1)] = match.group(2)
+            # .env.production single-quotes every value (taken literally by dotenv).
+            quoted = re.match(r"^'([^']*)'$", match.group(2))
+            values[match.group(1)] = quoted.group(1) if quoted else match.group(2)
     return values
 
 
@@ -231,5 +233,27 @@ def test_relays_match_the_inventory(host):
     rows = host.run("sudo -u mastodon psql -X -tA -d mastodon_production -c "
                     "'SELECT inbox_url FROM relays ORDER BY 1'").stdout.split()
     assert rows == ["https://relay.example.test/inbox"]
-    runs = [c for c in _invocations(host) if c["program"] == "rails" and c["argv"][0] == "runner"]
+    runs = [c for c in _invocations(host) if c["program"] == "rails" and c["argv"][0] == "runner"
+            and c["argv"][1].endswith("mastodon_stack_relays.rb")]
     assert len(runs) == 1
+
+
+# Exactly what the inventory (molecule.yml) sets; an unquoted or double-quoted line would lose
+# the comment, expand $HOME/${HOME}, run $(id) or eat the backslashes and quotes.
+TRICKY = {
+    "SMTP_PASSWORD": 'p#ss $HOME ${HOME} $(id) \\back\\slash "dq" end',
+    "SELFHOST_TEST_SINGLE_QUOTE": 'it\'s $HOME "q" # \\ \\n $(id)',
+    "SELFHOST_TEST_SPACES": "  two  spaces  ",
+    "LOCAL_DOMAIN": "social.example.test",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_env_values_read_back_byte_for_byte(host, name):
+    # How an admin asks Mastodon what it read: bin/rails runner 'puts ENV.fetch("NAME")'. The
+    # TEST DOUBLE answers with its reader of dotenv 3.x's rules (tests/mastodon_double/lib).
+    result = host.run(
+        "cd %s && runuser -u mastodon -- env RAILS_ENV=production bin/rails runner "
+        "'puts ENV.fetch(\"%s\")'" % (LIVE, name))
+    assert result.rc == 0, result.stderr
+    assert result.stdout == TRICKY[name] + "\n"
