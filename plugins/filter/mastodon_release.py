@@ -23,11 +23,13 @@ _NUMBERS = re.compile(r"^\d+(?:\.\d+)*")
 def upstream_version(value):
     """The upstream part of a Debian package version, or a plain version: '1:3.3+b1' -> '3.3',
     '5:7.0.15-1~deb12u10' -> '7.0.15', '17+278+deb13u1' -> '17', '20.19.2+dfsg-1' -> '20.19.2',
-    'v24.11.1' -> '24.11.1'. Empty (or '(none)') gives ''."""
+    '3.1.7+really3.1.2-0+deb12u1' -> '3.1.2', 'v24.11.1' -> '24.11.1'. Empty (or '(none)') gives ''."""
     text = str(value or "").strip()
     if not text or text == "(none)":
         return ""
     text = text.split(":", 1)[1] if re.match(r"^\d+:", text) else text
+    # Debian's "+really" marks a package that really holds an older upstream release.
+    text = re.sub(r"^.*?[+~]really", "", text)
     text = text.lstrip("vV")
     match = _NUMBERS.match(text)
     return match.group(0) if match else ""

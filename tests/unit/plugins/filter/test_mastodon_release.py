@@ -37,7 +37,8 @@ from ansible_collections.selfhost.mastodon.plugins.filter import mastodon_releas
     ("1:3.3+b1", "3.3"), ("1:3.1", "3.1"), ("5:7.0.15-1~deb12u10", "7.0.15"),
     ("5:8.0.2-3+deb13u3", "8.0.2"), ("17+278+deb13u1", "17"), ("15+248+deb12u2", "15"),
     ("20.19.2+dfsg-1+deb13u3", "20.19.2"), ("18.20.4+dfsg-1~deb12u3", "18.20.4"),
-    ("8.16.1-1+deb13u2", "8.16.1"), ("v24.11.1", "24.11.1"), ("(none)", ""), ("", ""),
+    ("8.16.1-1+deb13u2", "8.16.1"), ("3.1.7+really3.1.2-0+deb12u1", "3.1.2"), ("1:3.2~ubuntu1", "3.2"),
+    ("3.2.3-1ubuntu0.24.04.9", "3.2.3"), ("16+257build1.1", "16"), ("v24.11.1", "24.11.1"), ("(none)", ""), ("", ""),
 ])
 def test_upstream_version(raw, upstream):
     assert rel.upstream_version(raw) == upstream
