@@ -257,3 +257,50 @@ def test_env_values_read_back_byte_for_byte(host, name):
         "'puts ENV.fetch(\"%s\")'" % (LIVE, name))
     assert result.rc == 0, result.stderr
     assert result.stdout == TRICKY[name] + "\n"
+
+
+SPOOL = "/var/spool/test-smtp"
+
+
+def test_one_mail_through_the_smtp_relay_with_starttls_and_auth(host):
+    # The TEST SMTP stand-in (prepare.yml) on 127.0.0.1:587 plays Gmail's relay: STARTTLS
+    # with a certificate the system store trusts, then AUTH PLAIN with exactly the inventory's
+    # login and password. The TEST DOUBLE sends the way Mastodon's mailer does (Net::SMTP with
+    # the smtp_settings Mastodon builds from .env.production), so a password mangled on the way
+    # through .env.production would be refused here.
+    before = set(host.check_output("ls -1 %s", SPOOL).split())
+    result = host.run(
+        "cd %s && runuser -u mastodon -- env RAILS_ENV=production bin/rails runner "
+        "'ActionMailer::Base.mail(to: \"owner@example.test\", subject: \"Hello from the laptop\", "
+        "body: \"It works.\").deliver_now'" % LIVE)
+    assert result.rc == 0, result.stdout + result.stderr
+    new = sorted(set(host.check_output("ls -1 %s", SPOOL).split()) - before)
+    metas = [n for n in new if n.endswith(".json")]
+    assert len(metas) == 1, new
+    meta = json.loads(host.file("%s/%s" % (SPOOL, metas[0])).content_string)
+    assert meta == {"mail_from": "notifications@social.example.test", "rcpt_tos": ["owner@example.test"],
+                    "helo": "social.example.test", "tls": True, "authenticated": True,
+                    "login": "owner@example.test"}
+    eml = host.file("%s/%s" % (SPOOL, metas[0].replace(".json", ".eml"))).content_string
+    assert "Subject: Hello from the laptop" in eml and "It works." in eml
+    auth = [json.loads(line) for line in host.file(SPOOL + "/auth.log").content_string.splitlines()]
+    assert auth[-1] == {"mechanism": "PLAIN", "ok": True, "tls": True}
+
+
+def test_smtp_stand_in_refuses_a_wrong_password_and_auth_without_tls(host):
+    client = (
+        "import smtplib, ssl\n"
+        "s = smtplib.SMTP('localhost', 587)\n"
+        "s.ehlo()\n"
+        "try:\n"
+        "    s.login('owner@example.test', 'p#ss')\n"
+        "except smtplib.SMTPException as e:\n"
+        "    print('plain', type(e).__name__)\n"
+        "s.starttls(context=ssl.create_default_context())\n"
+        "s.ehlo()\n"
+        "try:\n"
+        "    s.login('owner@example.test', 'p#ss')\n"
+        "except smtplib.SMTPAuthenticationError as e:\n"
+        "    print('tls', e.smtp_code)\n")
+    out = host.check_output("python3 -c %s", client)
+    assert out.splitlines() == ["plain SMTPNotSupportedError", "tls 535"], out

@@ -60,6 +60,38 @@ module MastodonDouble
     end
   end
 
+  # Send one mail the way Mastodon's mailer does: ActionMailer's :smtp delivery (the mail gem on
+  # Net::SMTP) with the smtp_settings Mastodon's config/environments/production.rb builds from
+  # SMTP_SERVER, SMTP_PORT, SMTP_LOGIN, SMTP_PASSWORD, SMTP_AUTH_METHOD, SMTP_ENABLE_STARTTLS,
+  # SMTP_OPENSSL_VERIFY_MODE, SMTP_CA_FILE, SMTP_DOMAIN/LOCAL_DOMAIN and SMTP_FROM_ADDRESS.
+  def deliver_mail(to:, subject:, body:)
+    require 'net/smtp'
+    require 'openssl'
+    require 'securerandom'
+    e = env
+    present = ->(name) { e[name].to_s.empty? ? nil : e[name] }
+    domain = present.call('SMTP_DOMAIN') || e['LOCAL_DOMAIN']
+    auth = e['SMTP_AUTH_METHOD'] == 'none' ? nil : (present.call('SMTP_AUTH_METHOD') || 'plain').to_sym
+    context = OpenSSL::SSL::SSLContext.new
+    context.set_params(
+      verify_mode: e['SMTP_OPENSSL_VERIFY_MODE'] == 'none' ? OpenSSL::SSL::VERIFY_NONE : OpenSSL::SSL::VERIFY_PEER,
+      ca_file: present.call('SMTP_CA_FILE') || '/etc/ssl/certs/ca-certificates.crt'
+    )
+    smtp = Net::SMTP.new(e.fetch('SMTP_SERVER'), Integer(e.fetch('SMTP_PORT', '587')))
+    case e.fetch('SMTP_ENABLE_STARTTLS', 'auto')
+    when 'always' then smtp.enable_starttls(context)
+    when 'never' then smtp.disable_starttls
+    else smtp.enable_starttls_auto(context)
+    end
+    from = e.fetch('SMTP_FROM_ADDRESS')
+    message = "From: #{from}\r\nTo: #{to}\r\nSubject: #{subject}\r\n" \
+              "Date: #{Time.now.rfc2822}\r\nMessage-ID: <#{SecureRandom.uuid}@#{domain}>\r\n" \
+              "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n#{body}\r\n"
+    smtp.start(domain, present.call('SMTP_LOGIN'), present.call('SMTP_PASSWORD'), auth) do |session|
+      session.send_message(message, from[/<([^>]+)>/, 1] || from, [to])
+    end
+  end
+
   def release
     File.read(File.join(ROOT, 'db', 'double_release')).strip
   end
