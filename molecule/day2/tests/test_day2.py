@@ -324,7 +324,8 @@ def test_upgrade_between_releases_in_the_guide_order(host):
     assets = _index(seq, "Precompile the assets", pre)
     restart = _index(seq, "Restart Mastodon services", assets)
     post = _index(seq, "post-deployment migrations", restart)
-    _index(seq, "Restart the services after the post-deployment migrations", post)
+    steps = _index(seq, "Run the release-specific upgrade steps", post)
+    _index(seq, "Restart the services after the post-deployment migrations", steps)
 
     # The exact Mastodon commands, their environment and release, from the TEST DOUBLE's log.
     new = invocations(host)[before_log:]
@@ -334,6 +335,9 @@ def test_upgrade_between_releases_in_the_guide_order(host):
         ("rails", ["db:migrate"], "true", "v4.9.1-double", "mastodon"),
         ("rails", ["assets:precompile"], None, "v4.9.1-double", "mastodon"),
         ("rails", ["db:migrate"], None, "v4.9.1-double", "mastodon"),
+        # The release-specific step of v4.9.1-double (mastodon_ops_upgrade_steps), after the
+        # post-deployment migrations; neither the search-only step nor v4.9.0-double's.
+        ("tootctl", ["cache", "clear"], None, "v4.9.1-double", "mastodon"),
     ], calls
     assert all(c["rails_env"] == "production" for c in new)
 
@@ -365,6 +369,25 @@ def test_failed_upgrade_stops_with_state_and_rollback(host):
     assert f"/usr/local/sbin/mastodon-restore {backup.group(1)}" in out
     # The running release was not touched.
     assert host.check_output(f"runuser -u mastodon -- git -C {LIVE} describe --tags") == "v4.9.1-double"
+    for unit in SERVICES:
+        assert host.service(unit).is_running, unit
+
+
+def test_upgrade_to_a_release_the_host_cannot_build_stops_at_the_preflight(host):
+    # v4.10.0-double asks for Node.js 99 and Ruby 9.9 (.nvmrc, package.json engines.node,
+    # .ruby-version, Gemfile). One series up, so upgrade.yml takes its backup and hands over
+    # to mastodon_stack, whose preflight must stop before anything is checked out or built.
+    before_log = len(invocations(host))
+    run = playbook("upgrade", "-e", "mastodon_ops_upgrade_version=v4.10.0-double")
+    out = run.output
+    assert run.returncode != 0
+    assert "UPGRADE FAILED: v4.9.1-double -> v4.10.0-double" in out
+    assert "PREFLIGHT FAILED: this host cannot install Mastodon v4.10.0-double" in out
+    assert "Node.js: v4.10.0-double needs Node.js >=99" in out
+    assert "Ruby: v4.10.0-double needs Ruby >= 9.9.0" in out
+    assert invocations(host)[before_log:] == []
+    assert host.check_output(f"runuser -u mastodon -- git -C {LIVE} describe --tags") == "v4.9.1-double"
+    assert host.check_output(f"runuser -u mastodon -- git -C {LIVE} status --porcelain --untracked-files=no") == ""
     for unit in SERVICES:
         assert host.service(unit).is_running, unit
 

@@ -23,7 +23,9 @@ def _env(host, path):
     for line in host.file(path).content_string.splitlines():
         match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
         if match:
-            values[match.group(1)] = match.group(2)
+            # .env.production single-quotes every value (taken literally by dotenv).
+            quoted = re.match(r"^'([^']*)'$", match.group(2))
+            values[match.group(1)] = quoted.group(1) if quoted else match.group(2)
     return values
 
 
@@ -248,5 +250,74 @@ def test_relays_match_the_inventory(host):
     rows = host.run("sudo -u mastodon psql -X -tA -d mastodon_production -c "
                     "'SELECT inbox_url FROM relays ORDER BY 1'").stdout.split()
     assert rows == ["https://relay.example.test/inbox"]
-    runs = [c for c in _invocations(host) if c["program"] == "rails" and c["argv"][0] == "runner"]
+    runs = [c for c in _invocations(host) if c["program"] == "rails" and c["argv"][0] == "runner"
+            and c["argv"][1].endswith("mastodon_stack_relays.rb")]
     assert len(runs) == 1
+
+
+# Exactly what the inventory (molecule.yml) sets; an unquoted or double-quoted line would lose
+# the comment, expand $HOME/${HOME}, run $(id) or eat the backslashes and quotes.
+TRICKY = {
+    "SMTP_PASSWORD": 'p#ss $HOME ${HOME} $(id) \\back\\slash "dq" end',
+    "SELFHOST_TEST_SINGLE_QUOTE": 'it\'s $HOME "q" # \\ \\n $(id)',
+    "SELFHOST_TEST_SPACES": "  two  spaces  ",
+    "LOCAL_DOMAIN": "social.example.test",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_env_values_read_back_byte_for_byte(host, name):
+    # How an admin asks Mastodon what it read: bin/rails runner 'puts ENV.fetch("NAME")'. The
+    # TEST DOUBLE answers with its reader of dotenv 3.x's rules (tests/mastodon_double/lib).
+    result = host.run(
+        "cd %s && runuser -u mastodon -- env RAILS_ENV=production bin/rails runner "
+        "'puts ENV.fetch(\"%s\")'" % (LIVE, name))
+    assert result.rc == 0, result.stderr
+    assert result.stdout == TRICKY[name] + "\n"
+
+
+SPOOL = "/var/spool/test-smtp"
+
+
+def test_one_mail_through_the_smtp_relay_with_starttls_and_auth(host):
+    # The TEST SMTP stand-in (prepare.yml) on 127.0.0.1:587 plays Gmail's relay: STARTTLS
+    # with a certificate the system store trusts, then AUTH PLAIN with exactly the inventory's
+    # login and password. The TEST DOUBLE sends the way Mastodon's mailer does (Net::SMTP with
+    # the smtp_settings Mastodon builds from .env.production), so a password mangled on the way
+    # through .env.production would be refused here.
+    before = set(host.check_output("ls -1 %s", SPOOL).split())
+    result = host.run(
+        "cd %s && runuser -u mastodon -- env RAILS_ENV=production bin/rails runner "
+        "'ActionMailer::Base.mail(to: \"owner@example.test\", subject: \"Hello from the laptop\", "
+        "body: \"It works.\").deliver_now'" % LIVE)
+    assert result.rc == 0, result.stdout + result.stderr
+    new = sorted(set(host.check_output("ls -1 %s", SPOOL).split()) - before)
+    metas = [n for n in new if n.endswith(".json")]
+    assert len(metas) == 1, new
+    meta = json.loads(host.file("%s/%s" % (SPOOL, metas[0])).content_string)
+    assert meta == {"mail_from": "notifications@social.example.test", "rcpt_tos": ["owner@example.test"],
+                    "helo": "social.example.test", "tls": True, "authenticated": True,
+                    "login": "owner@example.test"}
+    eml = host.file("%s/%s" % (SPOOL, metas[0].replace(".json", ".eml"))).content_string
+    assert "Subject: Hello from the laptop" in eml and "It works." in eml
+    auth = [json.loads(line) for line in host.file(SPOOL + "/auth.log").content_string.splitlines()]
+    assert auth[-1] == {"mechanism": "PLAIN", "ok": True, "tls": True}
+
+
+def test_smtp_stand_in_refuses_a_wrong_password_and_auth_without_tls(host):
+    client = (
+        "import smtplib, ssl\n"
+        "s = smtplib.SMTP('localhost', 587)\n"
+        "s.ehlo()\n"
+        "try:\n"
+        "    s.login('owner@example.test', 'p#ss')\n"
+        "except smtplib.SMTPException as e:\n"
+        "    print('plain', type(e).__name__)\n"
+        "s.starttls(context=ssl.create_default_context())\n"
+        "s.ehlo()\n"
+        "try:\n"
+        "    s.login('owner@example.test', 'p#ss')\n"
+        "except smtplib.SMTPAuthenticationError as e:\n"
+        "    print('tls', e.smtp_code)\n")
+    out = host.check_output("python3 -c %s", client)
+    assert out.splitlines() == ["plain SMTPNotSupportedError", "tls 535"], out

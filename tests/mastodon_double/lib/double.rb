@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # Shared helpers of the Mastodon TEST DOUBLE's bin/rails and bin/tootctl (not Mastodon):
-# read .env.production like dotenv does, log every invocation, talk to the real PostgreSQL.
+# read .env.production with dotenv's rules, log every invocation, talk to the real PostgreSQL.
 require 'json'
 require 'open3'
 require 'time'
@@ -13,18 +13,82 @@ module MastodonDouble
 
   module_function
 
+  # .env.production read with the rules of the dotenv gem 3.x that Mastodon uses (written for
+  # this double from those rules, not the gem): single-quoted values literal; double-quoted
+  # values keep \n as backslash-n and drop other backslash escapes except before $; unquoted
+  # and double-quoted values get ${VAR}/$VAR substituted and $(cmd) left as a marker (never run)
+  # unless escaped with a backslash; comments after unquoted values are dropped.
+  DOTENV_LINE = /
+    (?:^|\A)\s*(?:export\s+)?([\w.]+)(?:\s*=\s*?|:\s+?)
+    (\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|[^\#\r\n]+)?
+    \s*(?:\#.*)?(?:$|\z)
+  /x
+  DOTENV_VARIABLE = /(\\)?(\$)(?!\()\{?([A-Z0-9_]+)?\}?/i
+  DOTENV_COMMAND = /(\\)?\$(\((?:[^()]|\([^()]*\))+\))/
+
+  def parse_dotenv(text)
+    values = {}
+    text.gsub(/\r\n?/, "\n").scan(DOTENV_LINE).each do |key, raw|
+      value = (raw || '').strip
+      quote = nil
+      if (m = value.match(/\A(['"])(.*)\1\z/m))
+        quote = m[1]
+        value = m[2]
+      end
+      value = value.gsub('\n') { '\\\\n' }.gsub('\r') { '\\\\r' } if quote == '"'
+      if quote != "'"
+        value = value.gsub(/\\([^$])/, '\1')
+        value = value.gsub(DOTENV_VARIABLE) do |whole|
+          md = Regexp.last_match
+          if md[1] then whole[1..]
+          elsif md[3] then values.fetch(md[3]) { ENV.fetch(md[3], '') }
+          else whole
+          end
+        end
+        value = value.gsub(DOTENV_COMMAND) { |whole| Regexp.last_match(1) ? whole[1..] : "<command #{whole}>" }
+      end
+      values[key] = value
+    end
+    values
+  end
+
   def env
     @env ||= begin
-      values = {}
       path = File.join(ROOT, ".env.#{ENV.fetch('RAILS_ENV', 'development')}")
-      if File.exist?(path)
-        File.readlines(path).each do |line|
-          next unless (m = line.match(/\A\s*([A-Z][A-Z0-9_]*)=(.*?)\s*\z/))
-
-          values[m[1]] = m[2].sub(/\A(['"])(.*)\1\z/, '\2')
-        end
-      end
+      values = File.exist?(path) ? parse_dotenv(File.read(path)) : {}
       values.merge(ENV.to_h)
+    end
+  end
+
+  # Send one mail the way Mastodon's mailer does: ActionMailer's :smtp delivery (the mail gem on
+  # Net::SMTP) with the smtp_settings Mastodon's config/environments/production.rb builds from
+  # SMTP_SERVER, SMTP_PORT, SMTP_LOGIN, SMTP_PASSWORD, SMTP_AUTH_METHOD, SMTP_ENABLE_STARTTLS,
+  # SMTP_OPENSSL_VERIFY_MODE, SMTP_CA_FILE, SMTP_DOMAIN/LOCAL_DOMAIN and SMTP_FROM_ADDRESS.
+  def deliver_mail(to:, subject:, body:)
+    require 'net/smtp'
+    require 'openssl'
+    require 'securerandom'
+    e = env
+    present = ->(name) { e[name].to_s.empty? ? nil : e[name] }
+    domain = present.call('SMTP_DOMAIN') || e['LOCAL_DOMAIN']
+    auth = e['SMTP_AUTH_METHOD'] == 'none' ? nil : (present.call('SMTP_AUTH_METHOD') || 'plain').to_sym
+    context = OpenSSL::SSL::SSLContext.new
+    context.set_params(
+      verify_mode: e['SMTP_OPENSSL_VERIFY_MODE'] == 'none' ? OpenSSL::SSL::VERIFY_NONE : OpenSSL::SSL::VERIFY_PEER,
+      ca_file: present.call('SMTP_CA_FILE') || '/etc/ssl/certs/ca-certificates.crt'
+    )
+    smtp = Net::SMTP.new(e.fetch('SMTP_SERVER'), Integer(e.fetch('SMTP_PORT', '587')))
+    case e.fetch('SMTP_ENABLE_STARTTLS', 'auto')
+    when 'always' then smtp.enable_starttls(context)
+    when 'never' then smtp.disable_starttls
+    else smtp.enable_starttls_auto(context)
+    end
+    from = e.fetch('SMTP_FROM_ADDRESS')
+    message = "From: #{from}\r\nTo: #{to}\r\nSubject: #{subject}\r\n" \
+              "Date: #{Time.now.rfc2822}\r\nMessage-ID: <#{SecureRandom.uuid}@#{domain}>\r\n" \
+              "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n#{body}\r\n"
+    smtp.start(domain, present.call('SMTP_LOGIN'), present.call('SMTP_PASSWORD'), auth) do |session|
+      session.send_message(message, from[/<([^>]+)>/, 1] || from, [to])
     end
   end
 

@@ -1,0 +1,306 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests for the filters in plugins/filter/mastodon_release.py: version rules, the release
+preflight, release tag selection and dotenv quoting (round-tripped through a reference parser
+that follows the dotenv gem 3.x rules Mastodon uses)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+import sys
+
+import pytest
+
+try:
+    import ansible_collections.selfhost.mastodon.plugins.filter.mastodon_release  # noqa: F401 pylint: disable=unused-import
+except ImportError:
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    _CANDIDATES = [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]
+    _CANDIDATES.append(os.path.join(_HERE, "..", "..", "..", "..", ".build", "collections"))
+    for _path in _CANDIDATES:
+        if os.path.isdir(os.path.join(_path, "ansible_collections", "selfhost", "mastodon")):
+            sys.path.insert(0, os.path.abspath(_path))
+            break
+    for _name in [m for m in sys.modules if m == "ansible_collections" or m.startswith("ansible_collections.")]:
+        del sys.modules[_name]
+
+from ansible.errors import AnsibleFilterError  # noqa: E402
+from ansible_collections.selfhost.mastodon.plugins.filter import mastodon_release as rel  # noqa: E402
+
+
+# --- versions --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, upstream", [
+    ("1:3.3+b1", "3.3"), ("1:3.1", "3.1"), ("5:7.0.15-1~deb12u10", "7.0.15"),
+    ("5:8.0.2-3+deb13u3", "8.0.2"), ("17+278+deb13u1", "17"), ("15+248+deb12u2", "15"),
+    ("20.19.2+dfsg-1+deb13u3", "20.19.2"), ("18.20.4+dfsg-1~deb12u3", "18.20.4"),
+    ("8.16.1-1+deb13u2", "8.16.1"), ("3.1.7+really3.1.2-0+deb12u1", "3.1.2"), ("1:3.2~ubuntu1", "3.2"),
+    ("3.2.3-1ubuntu0.24.04.9", "3.2.3"), ("16+257build1.1", "16"), ("v24.11.1", "24.11.1"), ("(none)", ""), ("", ""),
+])
+def test_upstream_version(raw, upstream):
+    assert rel.upstream_version(raw) == upstream
+
+
+@pytest.mark.parametrize("version, requirement, ok", [
+    ("20.19.2", ">=20.19 <21 || >=22.12", True),
+    ("20.18.0", ">=20.19 <21 || >=22.12", False),
+    ("22.11.0", ">=20.19 <21 || >=22.12", False),
+    ("24", ">=20.19 <21 || >=22.12", True),
+    ("18.20.4+dfsg-1~deb12u3", ">=20", False),
+    ("22.12.0", "^22.12.0", True), ("23.0.0", "^22.12.0", False),
+    ("22.2.5", "~22.2", True), ("22.3.0", "~22.2", False), ("22.2.1", "~22.2.0", True), ("22.3.0", "~22.2.0", False),
+    ("1:3.3+b1", ">= 3.3.0", True), ("1:3.1", ">= 3.3.0", False),
+    ("3.4.8", "~> 3.3", True), ("4.0.0", "~> 3.3", False),
+    ("3.3.9", "~> 3.3.1", True), ("3.4.0", "~> 3.3.1", False),
+    ("3.3.8", ">= 3.2, < 4", True), ("4.0.1", ">= 3.2, < 4", False),
+    ("22.18.0", "22", True), ("24.0.0", "22", False), ("99", ">=99", True), ("98.9", ">=99", False),
+    ("20.19.2", "20.x", True), ("21.0.0", "20.x", False),
+    ("17", ">= 14", True), ("13.9", ">= 14", False), ("5:7.0.15-1~deb12u10", ">= 7.0", True),
+    ("8.14.1-3", ">= 8.13", True), ("8.12.2", ">= 8.13", False),
+    ("", ">= 1", False), ("1.0", "", True),
+])
+def test_version_satisfies(version, requirement, ok):
+    assert rel.version_satisfies(version, requirement) is ok
+
+
+def test_unreadable_requirement_is_an_error():
+    with pytest.raises(AnsibleFilterError):
+        rel.version_satisfies("1.0", "banana")
+
+
+POLICY = """nodejs:
+  Installed: (none)
+  Candidate: 20.19.2+dfsg-1+deb13u3
+  Version table:
+     20.19.2+dfsg-1+deb13u3 500
+        500 http://deb.debian.org/debian trixie/main amd64 Packages
+ruby:
+  Installed: (none)
+  Candidate: 1:3.3+b1
+libvips42:
+  Installed: (none)
+  Candidate: (none)
+"""
+
+
+def test_apt_candidates():
+    assert rel.apt_candidates(POLICY) == {"nodejs": "20.19.2+dfsg-1+deb13u3", "ruby": "1:3.3+b1", "libvips42": ""}
+
+
+@pytest.mark.parametrize("gemfile, requirement", [
+    ("source 'https://rubygems.org'\nruby '>= 3.3.0'\n", ">= 3.3.0"),
+    ('ruby "~> 3.4", ">= 3.4.1"\n', "~> 3.4, >= 3.4.1"),
+    ("ruby file: '.ruby-version'\n", ""),
+    ("gem 'rails'\n", ""),
+])
+def test_gemfile_ruby(gemfile, requirement):
+    assert rel.gemfile_ruby(gemfile) == requirement
+
+
+# --- preflight -------------------------------------------------------------------------------
+
+NEEDS = {"release": "v4.7.6", "ruby_version": "4.0.10", "gemfile_ruby": ">= 3.3.0", "nvmrc": "24",
+         "engines_node": ">=22", "package_manager": "yarn@4.10.3", "postgresql": "14", "redis": "7.0",
+         "libvips": "8.13"}
+DEBIAN13 = {"ruby": "1:3.3+b1", "nodejs": "20.19.2+dfsg-1+deb13u3", "postgresql": "17+278+deb13u1",
+            "redis": "5:8.0.2-3+deb13u3", "libvips": "8.16.1-1+deb13u2", "nodejs_major": 24,
+            "postgresql_source": "distribution"}
+DEBIAN12 = {"ruby": "1:3.1", "nodejs": "18.20.4+dfsg-1~deb12u3", "postgresql": "15+248+deb12u2",
+            "redis": "5:7.0.15-1~deb12u10", "libvips": "8.14.1-3+deb12u3", "nodejs_major": 24,
+            "postgresql_source": "distribution"}
+
+
+def _offers(host, ruby, node):
+    return dict(host, ruby_source=ruby, nodejs_source=node)
+
+
+def test_guide_sources_accept_the_release():
+    assert rel.release_preflight(NEEDS, _offers(DEBIAN13, "rbenv", "nodesource")) == []
+    assert rel.release_preflight(NEEDS, _offers(DEBIAN12, "rbenv", "nodesource")) == []
+
+
+def test_distribution_node_is_refused_with_need_offer_and_variable():
+    problems = rel.release_preflight(NEEDS, _offers(DEBIAN13, "rbenv", "distribution"))
+    assert len(problems) == 1
+    assert problems[0].startswith("Node.js: v4.7.6 needs Node.js >=22; the host offers 20.19.2")
+    assert "mastodon_stack_nodejs_source" in problems[0]
+
+
+def test_system_ruby_on_debian12_is_refused():
+    problems = rel.release_preflight(NEEDS, _offers(DEBIAN12, "system", "nodesource"))
+    assert problems == ["Ruby: v4.7.6 needs Ruby >= 3.3.0; the host offers 3.1 (the distribution's ruby "
+                        "package, mastodon_stack_ruby_source: system). Change mastodon_stack_ruby_source "
+                        "(rbenv builds Ruby 4.0.10)."]
+
+
+def test_ruby_without_gemfile_requirement_uses_ruby_version_line():
+    needs = dict(NEEDS, gemfile_ruby="", ruby_version="3.4.8")
+    assert rel.release_preflight(needs, _offers(DEBIAN13, "system", "nodesource"))[0].startswith(
+        "Ruby: v4.7.6 needs Ruby >= 3.4; the host offers 3.3")
+
+
+def test_nodesource_major_too_old():
+    problems = rel.release_preflight(NEEDS, dict(_offers(DEBIAN13, "rbenv", "nodesource"), nodejs_major=20))
+    assert len(problems) == 1 and "offers 20 (NodeSource node_20.x" in problems[0]
+    assert problems[0].endswith("Change mastodon_stack_nodejs_major.")
+
+
+def test_nvmrc_is_the_need_without_engines():
+    needs = dict(NEEDS, engines_node="", nvmrc="v22.12.0")
+    assert rel.release_preflight(needs, _offers(DEBIAN13, "rbenv", "nodesource")) == []
+    assert "needs Node.js >= 22.12.0" in rel.release_preflight(needs, _offers(DEBIAN13, "rbenv", "distribution"))[0]
+
+
+def test_double_needing_node_99_and_ruby_9_9_lists_both():
+    needs = dict(NEEDS, release="v4.10.0-double", ruby_version="9.9.0", gemfile_ruby=">= 9.9",
+                 engines_node=">=99", nvmrc="99")
+    problems = rel.release_preflight(needs, _offers(DEBIAN13, "system", "distribution"))
+    assert [p.split(":")[0] for p in problems] == ["Ruby", "Node.js"]
+    assert "needs Ruby >= 9.9; the host offers 3.3" in problems[0]
+    assert "needs Node.js >=99; the host offers 20.19.2" in problems[1]
+
+
+def test_databases_and_libvips_minimums():
+    host = dict(_offers(DEBIAN12, "rbenv", "nodesource"), postgresql="13+225", redis="5:6.0.16-1", libvips="")
+    problems = rel.release_preflight(NEEDS, host)
+    assert [p.split(":")[0] for p in problems] == ["PostgreSQL", "Redis", "libvips"]
+    assert "offers 13 " in problems[0] and "mastodon_stack_postgresql_source" in problems[0]
+    assert "offers 6.0.16 " in problems[1]
+    assert "the host offers none" in problems[2]
+
+
+def test_package_manager_other_than_yarn_is_refused():
+    problems = rel.release_preflight(dict(NEEDS, package_manager="pnpm@9.1.0"), _offers(DEBIAN13, "rbenv", "nodesource"))
+    assert len(problems) == 1 and problems[0].startswith("Yarn:")
+
+
+def test_rbenv_needs_a_ruby_version_file():
+    problems = rel.release_preflight(dict(NEEDS, ruby_version=""), _offers(DEBIAN13, "rbenv", "nodesource"))
+    assert len(problems) == 1 and "no .ruby-version" in problems[0]
+
+
+# --- release tags ----------------------------------------------------------------------------
+
+TAGS = ["abc\trefs/tags/v4.6.6", "abc\trefs/tags/v4.6.9", "abc\trefs/tags/v4.7.4", "abc\trefs/tags/v4.7.6",
+        "abc\trefs/tags/v4.7.10", "abc\trefs/tags/v4.8.0-alpha.1", "abc\trefs/tags/v4.10.0-rc.1", "v3.5.19"]
+
+
+def test_newest_release_overall_and_within_a_series():
+    assert rel.newest_release(TAGS) == "v4.7.10"
+    assert rel.newest_release(TAGS, series="v4.6.6") == "v4.6.9"
+    assert rel.newest_release(TAGS, series="4.7") == "v4.7.10"
+    assert rel.newest_release(TAGS, series="4.9") == ""
+    double = ["v4.9.0-double", "v4.9.1-double", "v4.10.0-double"]
+    assert rel.newest_release(double, pattern=r"^v(\d+)\.(\d+)\.(\d+)-double$", series="v4.9.0-double") == "v4.9.1-double"
+    assert rel.newest_release(double, pattern=r"^v(\d+)\.(\d+)\.(\d+)-double$") == "v4.10.0-double"
+
+
+def test_release_series():
+    assert rel.release_series("v4.7.6") == "4.7"
+    assert rel.release_series("v4.10.0-double") == "4.10"
+    assert rel.release_series("main") == ""
+
+
+# --- upgrade steps ---------------------------------------------------------------------------
+
+STEPS = [
+    {"version": "v4.9.1-double", "command": "cache clear", "description": "b"},
+    {"version": "v4.2.0", "command": "search deploy", "description": "index", "search_only": True},
+    {"version": "v4.9.0-double", "command": "accounts cull", "description": "before"},
+    {"version": "v4.9.1-double", "command": "search deploy --only accounts", "description": "s", "search_only": True},
+    {"version": "v4.9.1", "command": "media refresh", "description": "a"},
+    {"version": "v4.10.0", "command": "later", "description": "after"},
+]
+
+
+def test_upgrade_steps_in_range_and_order():
+    chosen = rel.upgrade_steps(STEPS, "v4.9.0-double", "v4.9.1-double")
+    assert [s["argv"] for s in chosen] == [["cache", "clear"], ["media", "refresh"]]
+    with_search = rel.upgrade_steps(STEPS, "v4.9.0-double", "v4.9.1-double", True)
+    assert [s["command"] for s in with_search] == ["cache clear", "search deploy --only accounts", "media refresh"]
+    assert [s["command"] for s in rel.upgrade_steps(STEPS, "v4.1.5", "v4.2.3", True)] == ["search deploy"]
+    assert rel.upgrade_steps(STEPS, "v4.1.5", "v4.2.3", False) == []
+
+
+def test_upgrade_step_without_command_is_an_error():
+    with pytest.raises(AnsibleFilterError):
+        rel.upgrade_steps([{"version": "v4.9.1"}], "v4.9.0", "v4.9.1")
+
+
+# --- dotenv quoting --------------------------------------------------------------------------
+# A reference reader written from the rules of the dotenv gem 3.x (lib/dotenv/parser.rb and
+# substitutions/): the line pattern; surrounding quotes removed; single-quoted values literal;
+# double-quoted values: '\n' kept as backslash-n (non-legacy mode), then backslash-escapes
+# removed except before '$'; unquoted and double-quoted values: ${VAR}/$VAR substituted and
+# $(cmd) run unless escaped with a backslash. python-dotenv is not used as the reference: it
+# unescapes \\ and \' inside single quotes, which the Ruby gem does not.
+
+_LINE = re.compile(r"""
+    (?:^|\A)\s*(?:export\s+)?([\w.]+)(?:\s*=\s*?|:\s+?)
+    (\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|[^\#\r\n]+)?
+    \s*(?:\#.*)?(?:$|\Z)""", re.X | re.M)
+_VARIABLE = re.compile(r"(\\)?(\$)(?!\()\{?([A-Z0-9_]+)?\}?", re.I)
+_COMMAND = re.compile(r"(\\)?\$(\((?:[^()]|\([^()]*\))+\))")
+
+
+def _ruby_dotenv(text, env=None):
+    env = dict(env or {})
+    values = {}
+    for key, raw in _LINE.findall(text.replace("\r\n", "\n")):
+        value = raw.strip()
+        quoted = re.match(r"\A(['\"])(.*)\1\Z", value, re.S)
+        quote = quoted.group(1) if quoted else None
+        value = quoted.group(2) if quoted else value
+        if quote == '"':
+            value = value.replace("\\n", "\\\\n").replace("\\r", "\\\\r")
+        if quote != "'":
+            value = re.sub(r"\\([^$])", r"\1", value)
+
+            def variable(m):
+                if m.group(1):
+                    return m.group(0)[1:]
+                if m.group(3):
+                    return values.get(m.group(3), env.get(m.group(3), ""))
+                return m.group(0)
+
+            def command(m):
+                if m.group(1):
+                    return m.group(0)[1:]
+                return "<ran %s>" % m.group(2)
+
+            value = _COMMAND.sub(command, _VARIABLE.sub(variable, value))
+        values[key] = value
+    return values
+
+
+NASTY = [
+    "plain", "", "with space", "  padded  ", "hash # inside", "#leading", "dollar $HOME and ${HOME}",
+    "cmd $(id) and `id`", "back\\slash", "ends with backslash\\", "\\n literal", "\\$HOME",
+    "double \"quotes\"", "single 'quote'", "it's $HOME\\n \"all\" # of \\ them $(id)", "'", "\"",
+    "=equals=", "tab\there", "unicode ünï €", "gmail app pwd abcd efgh ijkl mnop",
+]
+
+
+@pytest.mark.parametrize("value", NASTY)
+def test_dotenv_quote_round_trips(value):
+    line = "SMTP_PASSWORD=%s\n" % rel.dotenv_quote(value)
+    parsed = _ruby_dotenv("# comment\nLOCAL_DOMAIN=social.example.com\n" + line + "AFTER='x'\n",
+                          env={"HOME": "/root"})
+    assert parsed["SMTP_PASSWORD"] == value
+    assert parsed["AFTER"] == "x"
+
+
+def test_reference_parser_is_not_trivial():
+    # The reader really substitutes and strips comments: unquoted values would not survive.
+    parsed = _ruby_dotenv("A=x # c\nB=$HOME\nC=\"$(id)\"\nD='$HOME'\n", env={"HOME": "/root"})
+    assert parsed == {"A": "x", "B": "/root", "C": "<ran (id)>", "D": "$HOME"}
+
+
+def test_dotenv_quote_refuses_line_breaks_and_formats_booleans():
+    with pytest.raises(AnsibleFilterError):
+        rel.dotenv_quote("two\nlines")
+    assert rel.dotenv_quote(True) == "'true'"
+    assert rel.dotenv_quote(587) == "'587'"
