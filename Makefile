@@ -3,6 +3,7 @@
 #   make venv                        only .venv (the tools to deploy for real)
 #   make demo / make demo-clean      the local demo (container + Cloudflare emulator)
 #   make units | lint | sanity | integration | bench   one quality gate
+#   make bench-flood [D=debian13]    relay flood benchmark (runs the flood scenario, prints figures)
 #   make molecule                    every Molecule scenario
 #   make scenario S=base_os [D=debian12]   one scenario on one distro
 #   make images [REBUILD=1]          (re)build the local base images
@@ -11,7 +12,7 @@ SHELL := /bin/bash
 RUN := tests/platform/run-tests.sh
 D ?= debian13
 
-.PHONY: test setup venv bench units integration lint sanity molecule scenario images build demo demo-clean clean help
+.PHONY: test setup venv bench bench-flood units integration lint sanity molecule scenario images build demo demo-clean clean help
 
 help:
 	@grep '^#   make' Makefile | sed 's/^# //'
@@ -27,6 +28,9 @@ setup:
 
 bench:
 	@$(RUN) bench
+
+bench-flood:
+	@$(RUN) venv >/dev/null && flock /tmp/selfhost-mol-flood.lock .venv/bin/python tests/benchmarks/bench_flood.py --distro $(D)
 
 integration:
 	@$(RUN) integration
