@@ -4,7 +4,7 @@
 
 Runs the Molecule scenario `flood` (a container: real systemd, PostgreSQL, Redis, the real
 flood guard on its 5-second timer; the Mastodon TEST DOUBLE and its relay simulator, a
-stand-in for a busy relay, writing remote media into a 64 MB tmpfs at 2 MB/s and pushing
+stand-in for a busy relay, writing remote media into an 80 MB tmpfs at 2 MB/s and pushing
 60 Sidekiq jobs/s), then prints from the figures the scenario's verifier recorded:
 
 * the flood rate (MB/s of remote media, jobs/s into Sidekiq's queues),

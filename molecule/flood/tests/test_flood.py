@@ -1,5 +1,5 @@
 """A relay flood, watched: the TEST DOUBLE's relay simulator (tests/mastodon_double/bin/relay-simulator,
-a stand-in for a busy relay) writes remote media into a 64 MB tmpfs mounted at the media cache
+a stand-in for a busy relay) writes remote media into an 80 MB tmpfs mounted at the media cache
 and pushes jobs into Sidekiq's Redis queues while a relay is enabled; the double's Sidekiq works
 them off. The real flood guard runs from its systemd timer every 5 seconds.
 
@@ -66,7 +66,7 @@ def stamp(line):
 
 @pytest.fixture(scope="module")
 def flood(host):
-    host.run_expect([0], f"mkdir -p {CACHE} && mount -t tmpfs -o size=64m flood-cache {CACHE} "
+    host.run_expect([0], f"mkdir -p {CACHE} && mount -t tmpfs -o size=80m flood-cache {CACHE} "
                          f"&& chown mastodon:mastodon {CACHE} && rm -f {SAMPLES}")
     before = len(log_lines(host))
     start = float(host.check_output("date +%s.%N"))
@@ -118,7 +118,7 @@ def test_flood_is_stopped_before_the_floor(host, flood):
     assert samples[-1]["cache_mb"] < CACHE_CAP_MB
     with open(RESULTS, "w", encoding="utf-8") as handle:
         json.dump({"summary": s, "crossed_at": crossed, "reaction_seconds": round(reaction, 2),
-                   "floor_mb": FLOOR_MB, "cache_cap_mb": CACHE_CAP_MB, "tmpfs_mb": 64,
+                   "floor_mb": FLOOR_MB, "cache_cap_mb": CACHE_CAP_MB, "tmpfs_mb": 80,
                    "samples": samples, "guard_log": flood["log"]}, handle, indent=1)
 
 
