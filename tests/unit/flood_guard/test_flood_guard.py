@@ -44,6 +44,7 @@ class FakeRedis(socketserver.ThreadingTCPServer):
         self.data = {"sets": {}, "lists": {}, "zsets": {}}
         self.password = password
         self.commands = []
+        self.used_memory = 3 * 1024 * 1024
         super().__init__(("127.0.0.1", 0), _RespHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -96,6 +97,8 @@ class _RespHandler(socketserver.StreamRequestHandler):
                 items = d["lists"].get(args[1], [])
                 i = int(args[2])
                 self._send(items[i] if -len(items) <= i < len(items) else None)
+            elif cmd == "INFO":
+                self._send("# Memory\r\nused_memory:%d\r\nused_memory_human:x\r\n" % self.server.used_memory)
             elif cmd == "ZCARD":
                 self._send(len(d["zsets"].get(args[1], [])))
             else:
@@ -169,8 +172,8 @@ def calls(record):
 # --- the decision --------------------------------------------------------------------------
 
 CFG = dict(fg.DEFAULTS, min_free_mb=100, cache_cap_mb=50, max_backlog=10, max_oldest_job_age_seconds=60,
-           max_retry_scheduled=5, max_database_mb=500)
-HEALTHY = {"errors": {}, "free_mb": 1000, "cache_mb": 10, "database_mb": 100,
+           max_retry_scheduled=5, max_database_mb=500, max_redis_mb=200)
+HEALTHY = {"errors": {}, "free_mb": 1000, "cache_mb": 10, "database_mb": 100, "redis_mb": 20,
            "sidekiq": {"queues": {"default": 3}, "enqueued": 3, "oldest_age_seconds": 5, "retry": 1, "schedule": 1}}
 
 
@@ -195,6 +198,7 @@ def test_decide_healthy_is_empty():
     ({"oldest_age_seconds": 61}, "oldest Sidekiq job 61 s old > 60 s"),
     ({"retry": 3, "schedule": 3}, "Sidekiq retry+schedule 6 jobs > 5"),
     ({"database_mb": 501}, "database 501 MB > 500 MB"),
+    ({"redis_mb": 201}, "Redis memory 201 MB > 200 MB"),
 ])
 def test_decide_each_threshold_trips_alone(changes, expected):
     assert fg.decide(with_(**changes), CFG) == [expected]
@@ -202,14 +206,15 @@ def test_decide_each_threshold_trips_alone(changes, expected):
 
 @pytest.mark.parametrize("changes", [{"free_mb": 100}, {"cache_mb": 50}, {"enqueued": 10},
                                      {"oldest_age_seconds": 60}, {"retry": 5, "schedule": 0},
-                                     {"database_mb": 500}])
+                                     {"database_mb": 500}, {"redis_mb": 200}])
 def test_decide_at_the_threshold_is_fine(changes):
     assert fg.decide(with_(**changes), CFG) == []
 
 
 def test_decide_zero_switches_optional_checks_off():
-    cfg = dict(CFG, max_backlog=0, max_oldest_job_age_seconds=0, max_retry_scheduled=0, max_database_mb=0)
-    m = with_(enqueued=10 ** 6, oldest_age_seconds=10 ** 6, retry=10 ** 6, database_mb=10 ** 6)
+    cfg = dict(CFG, max_backlog=0, max_oldest_job_age_seconds=0, max_retry_scheduled=0, max_database_mb=0,
+               max_redis_mb=0)
+    m = with_(enqueued=10 ** 6, oldest_age_seconds=10 ** 6, retry=10 ** 6, database_mb=10 ** 6, redis_mb=10 ** 6)
     assert fg.decide(m, cfg) == []
 
 
@@ -282,6 +287,15 @@ def test_measure_reads_free_disk_with_statvfs_and_cache_size(tmp_path, redis):
     assert m["cache_mb"] == 3
     assert m["errors"] == {}
     assert "database_mb" not in m  # max_database_mb 0: not measured
+    assert "redis_mb" not in m
+
+
+def test_redis_memory_from_info(tmp_path, redis):
+    redis.used_memory = 300 * 1024 * 1024
+    cfg, _conf, _record = install(tmp_path, redis.port, max_redis_mb=256)
+    m = fg.measure(cfg)
+    assert m["redis_mb"] == 300
+    assert fg.decide(m, cfg) == ["Redis memory 300 MB > 256 MB"]
 
 
 def test_measure_keeps_going_when_redis_is_down(tmp_path):
