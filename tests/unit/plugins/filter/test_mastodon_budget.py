@@ -27,8 +27,8 @@ def test_eight_gb_laptop_budget():
     assert total["total_mb"] == 525 + 500 + 100 + 954 + 30 * 26 + 248
 
 
-@pytest.mark.parametrize("mem, workers, sidekiq", [(8192, 1, 5), (16384, 2, 10), (24576, 3, 15),
-                                                    (65536, 4, 25), (262144, 4, 25)])
+@pytest.mark.parametrize("mem, workers, sidekiq", [
+    (8192, 1, 5), (16384, 2, 10), (24576, 3, 15), (65536, 4, 25), (262144, 4, 25)])
 def test_budget_grows_with_memory_within_bounds(mem, workers, sidekiq):
     b = mb.mastodon_memory_budget(mem)
     assert (b["web_concurrency"], b["sidekiq_threads"], b["db_pool"]) == (workers, sidekiq, sidekiq)
