@@ -98,8 +98,8 @@ def mastodon_memory_sum(settings, memtotal_mb, limit_mb=None, figures=None):
     ]
     total = sum(mb for _name, _detail, mb in lines)
     width = max(len(name) for name, _d, _mb in lines)
-    table = ["%-*s %6d MB  %s" % (width, name, mb, detail) for name, detail, mb in lines]
-    table.append("%-*s %6d MB  limit %d MB of %d MB RAM: %s" % (
+    table = ["%-*s %6s MB  %s" % (width, name, mb, detail) for name, detail, mb in lines]
+    table.append("%-*s %6s MB  limit %s MB of %s MB RAM: %s" % (
         width, "Total", total, limit, mem, "fits" if total <= limit else "OVER THE LIMIT"))
     return {
         "lines": [{"name": n, "detail": d, "mb": mb} for n, d, mb in lines],

@@ -80,7 +80,7 @@ class _RespHandler(socketserver.StreamRequestHandler):
             head = self.rfile.readline()
             if not head:
                 return
-            args = [self._arg() for _ in range(int(head[1:-2]))]
+            args = [self._arg() for _unused in range(int(head[1:-2]))]
             cmd = args[0].upper()
             self.server.commands.append(args if cmd != "AUTH" else ["AUTH", "***"])
             d = self.server.data
@@ -109,7 +109,7 @@ def sidekiq_push(redis, queue, enqueued_at, count=1):
     """LPUSH as Sidekiq does: the newest job on the left, the oldest on the right."""
     redis.data["sets"].setdefault("queues", set()).add(queue)
     items = redis.data["lists"].setdefault(f"queue:{queue}", [])
-    for _ in range(count):
+    for _unused in range(count):
         items.insert(0, json.dumps({"class": "ActivityPub::ProcessingWorker", "queue": queue,
                                     "enqueued_at": enqueued_at, "jid": "x"}))
 
