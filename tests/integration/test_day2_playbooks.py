@@ -13,7 +13,7 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.dirname(sys.executable)
-PLAYBOOKS = ["backup", "restore", "upgrade", "status", "teardown"]
+PLAYBOOKS = ["backup", "restore", "upgrade", "status", "teardown", "flood_guard_reset"]
 
 
 def _env():
@@ -32,11 +32,18 @@ def test_playbook_syntax(name):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("script", ["mastodon-backup", "mastodon-restore", "mastodon-flood-guard"])
+@pytest.mark.parametrize("script", ["mastodon-backup", "mastodon-restore"])
 def test_script_shell_syntax(script):
     path = os.path.join(ROOT, "roles", "mastodon_ops", "files", script)
     out = subprocess.run(["bash", "-n", path], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
+
+
+def test_flood_guard_is_python_and_answers_help():
+    path = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-flood-guard")
+    out = subprocess.run(["python3", path, "--help"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "--reset" in out.stdout and "--status" in out.stdout
 
 
 def test_teardown_refuses_without_confirmation(tmp_path):

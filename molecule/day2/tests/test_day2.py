@@ -392,41 +392,17 @@ def test_upgrade_to_a_release_the_host_cannot_build_stops_at_the_preflight(host)
         assert host.service(unit).is_running, unit
 
 
-# --- relay flood guard -------------------------------------------------------------------
+# --- relay flood guard ------------------------------------------------------------------
+# The flood guard has a scenario of its own (molecule/flood): a relay simulator floods a tmpfs
+# media cache and Sidekiq's queues while the guard runs from its timer.
 
 
-def test_flood_guard_disables_relays_and_cleans_media_when_disk_fills(host):
-    cache = f"{MEDIA}/cache"
-    guard_log = "/var/log/mastodon-ops/flood-guard.log"
-    host.run_expect([0], f"mkdir -p {cache} && mount -t tmpfs -o size=8m day2-cache {cache} "
-                         f"&& chown mastodon:mastodon {cache}")
-    try:
-        assert sql(host, "SELECT count(*) FROM relays").strip() == "1"
-        # Plenty of room: the guard only reports.
-        host.run_expect([0], "systemctl start mastodon-flood-guard.service")
-        assert "ok: free disk" in host.file(guard_log).content_string.splitlines()[-1]
-        assert sql(host, "SELECT count(*) FROM relays").strip() == "1"
-        before = len(invocations(host))
-
-        # A relay flood fills the small media filesystem (8 MB, guard minimum 4 MB free).
-        host.run_expect([0], f"head -c 6000000 /dev/urandom > {cache}/flood.bin")
-        host.run_expect([0], "systemctl start mastodon-flood-guard.service")
-
-        assert sql(host, "SELECT count(*) FROM relays").strip() == "0"
-        new = [(c["program"], c["argv"]) for c in invocations(host)[before:]]
-        assert new == [
-            ("rails", ["runner", "/home/mastodon/.mastodon-stack/mastodon_stack_relays.rb"]),
-            ("tootctl", ["media", "remove", "--days", "1"]),
-        ], new
-        log = host.file(guard_log).content_string
-        assert re.search(r"TRIGGERED: free disk \d+ MB < 4 MB", log), log
-        assert "relays disabled and removed" in log
-        assert '"removed":["https://relay.example.test/inbox"]' in log
-        assert "media clean-up done (bin/tootctl media remove --days 1)" in log
-        journal = host.check_output("journalctl -u mastodon-flood-guard.service --no-pager")
-        assert "TRIGGERED: free disk" in journal
-    finally:
-        host.run(f"umount {cache}")
+def test_flood_guard_reports_healthy(host):
+    host.run_expect([0], "systemctl start mastodon-flood-guard.service")
+    last = host.file("/var/log/mastodon-ops/flood-guard.log").content_string.splitlines()[-1]
+    assert "mastodon-flood-guard: ok: free disk " in last, last
+    assert "Sidekiq " in last and "database " in last, last
+    assert not host.file("/var/lib/mastodon-ops/flood-guard.tripped").exists
 
 
 # --- teardown (last: it stops everything) ------------------------------------------------

@@ -1,0 +1,174 @@
+"""A relay flood, watched: the TEST DOUBLE's relay simulator (tests/mastodon_double/bin/relay-simulator,
+a stand-in for a busy relay) writes remote media into an 80 MB tmpfs mounted at the media cache
+and pushes jobs into Sidekiq's Redis queues while a relay is enabled; the double's Sidekiq works
+them off. The real flood guard runs from its systemd timer every 5 seconds.
+
+The tests run in file order and build on each other: flood, re-converge, status, reset.
+The figures (flood rate, reaction time, lowest free disk, backlog peak and drain time) are
+written to $FLOOD_RESULTS (default: flood-results.json in the scenario's ephemeral directory)
+for tests/benchmarks/bench_flood.py.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+PROJECT = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+LIVE = "/home/mastodon/live"
+CACHE = f"{LIVE}/public/system/cache"
+GUARD_LOG = "/var/log/mastodon-ops/flood-guard.log"
+MARKER = "/var/lib/mastodon-ops/flood-guard.tripped"
+SAMPLES = "/tmp/relay-simulator.samples"
+FLOOR_MB = 16      # mastodon_ops_flood_guard_min_free_mb in molecule.yml
+CACHE_CAP_MB = 24  # mastodon_ops_flood_guard_cache_cap_mb
+RATE_MB_S = 2.0
+JOBS_S = 60.0
+RESULTS = os.environ.get("FLOOD_RESULTS", os.path.join(EPHEMERAL, "flood-results.json"))
+
+
+def ansible_playbook(path, *extra):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(PROJECT, ".build", "collections"),
+        "ANSIBLE_ROLES_PATH": os.path.join(PROJECT, "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_PIPELINING": "1",
+    })
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+           "-i", os.path.join(EPHEMERAL, "inventory"), path, "-e", "mastodon_ops_hosts=all", *extra]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200,
+                         stdin=subprocess.DEVNULL, check=False)
+    run.output = run.stdout + run.stderr
+    return run
+
+
+def relay_states(host):
+    out = host.run("runuser -u mastodon -- psql -X -At -d mastodon_production -c "
+                   "'SELECT inbox_url, state FROM relays ORDER BY 1'")
+    assert out.rc == 0, out.stderr
+    return out.stdout.split()
+
+
+def log_lines(host):
+    return host.file(GUARD_LOG).content_string.splitlines()
+
+
+def stamp(line):
+    return datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+@pytest.fixture(scope="module")
+def flood(host):
+    host.run_expect([0], f"mkdir -p {CACHE} && mount -t tmpfs -o size=80m flood-cache {CACHE} "
+                         f"&& chown mastodon:mastodon {CACHE} && rm -f {SAMPLES}")
+    before = len(log_lines(host))
+    start = float(host.check_output("date +%s.%N"))
+    run = host.run(f"runuser -u mastodon -- {LIVE}/bin/relay-simulator --cache-dir {CACHE} "
+                   f"--mb-per-second {RATE_MB_S} --jobs-per-second {JOBS_S} --file-kb 256 "
+                   f"--max-seconds 60 --drain-timeout 90 --samples {SAMPLES}")
+    assert run.rc == 0, run.stdout + run.stderr
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    samples = [json.loads(line) for line in host.file(SAMPLES).content_string.splitlines()]
+    new_log = log_lines(host)[before:]
+    yield {"summary": summary, "samples": samples, "log": new_log, "start": start}
+    host.run(f"umount {CACHE}")
+
+
+def test_guard_installed_with_its_timer_settings_and_rotation(host):
+    timer = host.service("mastodon-flood-guard.timer")
+    assert timer.is_enabled and timer.is_running
+    conf = host.file("/etc/mastodon-ops/flood-guard.conf")
+    assert (conf.user, conf.mode) == ("root", 0o640)
+    settings = json.loads(conf.content_string)
+    assert (settings["min_free_mb"], settings["cache_cap_mb"], settings["media_remove_days"]) == (16, 24, 0)
+    assert settings["lock_file"] == "/run/lock/mastodon-ops.lock"
+    assert host.file("/usr/local/sbin/mastodon-flood-guard").content_string.startswith("#!/usr/bin/python3")
+    assert "rotate 8" in host.file("/etc/logrotate.d/mastodon-flood-guard").content_string
+    # The timer already ran the guard: healthy, one "ok" line per run.
+    assert any(" mastodon-flood-guard: ok: free disk " in line for line in log_lines(host))
+    assert relay_states(host) == ["https://relay.example.test/inbox|1"]
+
+
+def test_flood_is_stopped_before_the_floor(host, flood):
+    s, samples = flood["summary"], flood["samples"]
+    # The relay was disabled by the guard, not by the simulator's own time limit.
+    assert s["relays_disabled_at"] is not None, s
+    assert s["enospc"] == 0, s
+    assert s["lowest_free_mb"] >= FLOOR_MB, s
+    assert min(x["free_mb"] for x in samples) >= FLOOR_MB
+    # The threshold was crossed (the flood was real), and the guard reacted within its
+    # 5-second timer plus the time of its own run.
+    crossed = next(x["t"] for x in samples if x["cache_mb"] > CACHE_CAP_MB)
+    reaction = s["relays_disabled_at"] - crossed
+    assert 0 <= reaction <= 12, (crossed, s)
+    assert relay_states(host) == ["https://relay.example.test/inbox|0"]
+    # The backlog grew while the relay sent (Sidekiq works off 40 jobs/s, 60 arrive) and
+    # drained once it stopped.
+    assert s["backlog_peak"] > 50, s
+    assert s["drained_at"] is not None and s["drained_at"] > s["relays_disabled_at"], s
+    assert host.check_output("redis-cli LLEN queue:ingress") == "0"
+    # The guard cleared the cache, today's files included.
+    assert samples[-1]["cache_mb"] < CACHE_CAP_MB
+    with open(RESULTS, "w", encoding="utf-8") as handle:
+        json.dump({"summary": s, "crossed_at": crossed, "reaction_seconds": round(reaction, 2),
+                   "floor_mb": FLOOR_MB, "cache_cap_mb": CACHE_CAP_MB, "tmpfs_mb": 80,
+                   "samples": samples, "guard_log": flood["log"]}, handle, indent=1)
+
+
+def test_guard_log_tells_the_story(host, flood):
+    log = flood["log"]
+    text = "\n".join(log)
+    tripped = [i for i, line in enumerate(log) if "mastodon-flood-guard: TRIPPED: media cache " in line]
+    assert tripped, text
+    i = tripped[0]
+    assert re.search(r"TRIPPED: media cache \d+ MB > 24 MB", log[i])
+    assert 'relays disabled: {"disabled":["https://relay.example.test/inbox"]}' in log[i + 1]
+    assert "media cache cleared (tootctl media remove --days 0): Removed " in log[i + 2]
+    assert f"marker {MARKER} written: relays stay disabled until mastodon-flood-guard --reset" in log[i + 3]
+    assert "after clean-up: free disk " in log[i + 4]
+    # Later runs: healthy again, and say the relays stay disabled.
+    assert any("ok: " in line and "relays stay disabled: tripped since" in line for line in log[i + 5:]), text
+    marker = json.loads(host.file(MARKER).content_string)
+    assert marker["reasons"][0].startswith("media cache ")
+    journal = host.check_output("journalctl -u mastodon-flood-guard.service --no-pager")
+    assert "TRIPPED: media cache" in journal
+
+
+def test_relays_stay_disabled_after_a_reconverge(host, flood):
+    run = ansible_playbook(os.path.join(PROJECT, "molecule", "flood", "converge.yml"))
+    assert run.returncode == 0, run.output[-5000:]
+    assert "The flood guard has tripped" in run.output
+    assert relay_states(host) == ["https://relay.example.test/inbox|0"]
+    assert host.file(MARKER).exists
+
+
+def test_status_shows_the_tripped_guard(host, flood):
+    run = ansible_playbook(os.path.join(PROJECT, "playbooks", "status.yml"))
+    assert run.returncode != 0
+    assert "FAIL flood guard TRIPPED since " in run.output
+    assert "the listed relays stay disabled until ansible-playbook playbooks/flood_guard_reset.yml" in run.output
+
+
+def test_reset_clears_the_marker_and_enables_the_relays(host, flood):
+    run = ansible_playbook(os.path.join(PROJECT, "playbooks", "flood_guard_reset.yml"))
+    assert run.returncode == 0, run.output[-5000:]
+    assert not host.file(MARKER).exists
+    assert relay_states(host) == ["https://relay.example.test/inbox|1"]
+    assert "reset: marker cleared" in host.file(GUARD_LOG).content_string
+    # A second reset has nothing to clear and changes nothing.
+    again = ansible_playbook(os.path.join(PROJECT, "playbooks", "flood_guard_reset.yml"))
+    assert again.returncode == 0 and "changed=0" in again.output, again.output[-3000:]
+
+
+def test_guard_log_is_rotated(host):
+    host.run_expect([0], "logrotate --force /etc/logrotate.d/mastodon-flood-guard")
+    assert host.file(GUARD_LOG + ".1").exists
+    log = host.file(GUARD_LOG)
+    assert log.exists and (log.user, log.mode) == ("root", 0o640)

@@ -1,0 +1,410 @@
+"""Unit tests of roles/mastodon_ops/files/mastodon-flood-guard (the relay flood guard).
+
+The program is loaded from its file. Redis is a small RESP server on 127.0.0.1 holding data
+the way Sidekiq stores it (a TEST STAND-IN: lists queue:<name>, the `queues` set, the `retry`
+and `schedule` sorted sets); bin/rails and bin/tootctl are shell stand-ins that record their
+arguments, so the guard's real subprocess path runs.
+"""
+
+import fcntl
+import importlib.machinery
+import importlib.util
+import io
+import json
+import os
+import socketserver
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+GUARD = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-flood-guard")
+
+
+def _load():
+    loader = importlib.machinery.SourceFileLoader("mastodon_flood_guard", GUARD)
+    spec = importlib.util.spec_from_loader("mastodon_flood_guard", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+fg = _load()
+
+
+# --- a RESP stand-in for Redis ---------------------------------------------------------------
+
+
+class FakeRedis(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, password=None):
+        self.data = {"sets": {}, "lists": {}, "zsets": {}}
+        self.password = password
+        self.commands = []
+        self.used_memory = 3 * 1024 * 1024
+        super().__init__(("127.0.0.1", 0), _RespHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+
+class _RespHandler(socketserver.StreamRequestHandler):
+    def _arg(self):
+        size = int(self.rfile.readline()[1:-2])
+        data = self.rfile.read(size + 2)[:-2]
+        return data.decode()
+
+    def _send(self, value):
+        if value is None:
+            self.wfile.write(b"$-1\r\n")
+        elif isinstance(value, int):
+            self.wfile.write(b":%d\r\n" % value)
+        elif isinstance(value, list):
+            self.wfile.write(b"*%d\r\n" % len(value))
+            for item in value:
+                self._send(item)
+        elif isinstance(value, Exception):
+            self.wfile.write(b"-%s\r\n" % str(value).encode())
+        else:
+            data = value.encode()
+            self.wfile.write(b"$%d\r\n%s\r\n" % (len(data), data))
+
+    def handle(self):
+        authed = self.server.password is None
+        while True:
+            head = self.rfile.readline()
+            if not head:
+                return
+            args = [self._arg() for _unused in range(int(head[1:-2]))]
+            cmd = args[0].upper()
+            self.server.commands.append(args if cmd != "AUTH" else ["AUTH", "***"])
+            d = self.server.data
+            if cmd == "AUTH":
+                authed = args[1] == self.server.password
+                self.wfile.write(b"+OK\r\n" if authed else b"-WRONGPASS invalid password\r\n")
+            elif not authed:
+                self.wfile.write(b"-NOAUTH Authentication required.\r\n")
+            elif cmd == "SMEMBERS":
+                self._send(sorted(d["sets"].get(args[1], [])))
+            elif cmd == "LLEN":
+                self._send(len(d["lists"].get(args[1], [])))
+            elif cmd == "LINDEX":
+                items = d["lists"].get(args[1], [])
+                i = int(args[2])
+                self._send(items[i] if -len(items) <= i < len(items) else None)
+            elif cmd == "INFO":
+                self._send("# Memory\r\nused_memory:%d\r\nused_memory_human:x\r\n" % self.server.used_memory)
+            elif cmd == "ZCARD":
+                self._send(len(d["zsets"].get(args[1], [])))
+            else:
+                self._send(Exception(f"ERR unknown command {cmd}"))
+
+
+def sidekiq_push(redis, queue, enqueued_at, count=1):
+    """LPUSH as Sidekiq does: the newest job on the left, the oldest on the right."""
+    redis.data["sets"].setdefault("queues", set()).add(queue)
+    items = redis.data["lists"].setdefault(f"queue:{queue}", [])
+    for _unused in range(count):
+        items.insert(0, json.dumps({"class": "ActivityPub::ProcessingWorker", "queue": queue,
+                                    "enqueued_at": enqueued_at, "jid": "x"}))
+
+
+@pytest.fixture
+def redis():
+    server = FakeRedis()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+# --- an installation in a temporary folder -------------------------------------------------
+
+STANDIN = """#!/bin/sh
+# TEST STAND-IN of bin/{name}: records its arguments and the relay action, exits {rc}.
+echo "{name} $* action=${{MASTODON_STACK_RELAYS_ACTION:-}} env=$RAILS_ENV" >> "{record}"
+echo '{out}'
+exit {rc}
+"""
+
+
+def install(tmp_path, redis_port, rails_rc=0, tootctl_rc=0, **overrides):
+    live = tmp_path / "live"
+    (live / "bin").mkdir(parents=True)
+    (live / "public" / "system" / "cache").mkdir(parents=True)
+    record = tmp_path / "calls.log"
+    for name, rc, out in (("rails", rails_rc, '{"disabled":["https://relay.test/inbox"]}'),
+                          ("tootctl", tootctl_rc, "Removed 3 media attachments (approx. 12 MB)")):
+        path = live / "bin" / name
+        path.write_text(STANDIN.format(name=name, record=record, rc=rc, out=out))
+        path.chmod(0o755)
+    script = tmp_path / "mastodon_stack_relays.rb"
+    script.write_text("# relay script\n")
+    cfg = dict(fg.DEFAULTS)
+    cfg.update({
+        "media_dir": str(live / "public" / "system"),
+        "live_dir": str(live),
+        "app_user": "",
+        "app_path": os.environ.get("PATH", "/usr/bin:/bin"),
+        "redis_port": redis_port,
+        "relay_script": str(script),
+        "log_file": str(tmp_path / "log" / "flood-guard.log"),
+        "marker_file": str(tmp_path / "state" / "flood-guard.tripped"),
+        "lock_file": str(tmp_path / "ops.lock"),
+        "lock_wait_seconds": 0,
+        "min_free_mb": 1,
+        "cache_cap_mb": 1000,
+    })
+    cfg.update(overrides)
+    conf = tmp_path / "flood-guard.conf"
+    conf.write_text(json.dumps(cfg))
+    return cfg, conf, record
+
+
+def calls(record):
+    return record.read_text().splitlines() if record.exists() else []
+
+
+# --- the decision --------------------------------------------------------------------------
+
+CFG = dict(fg.DEFAULTS, min_free_mb=100, cache_cap_mb=50, max_backlog=10, max_oldest_job_age_seconds=60,
+           max_retry_scheduled=5, max_database_mb=500, max_redis_mb=200)
+HEALTHY = {"errors": {}, "free_mb": 1000, "cache_mb": 10, "database_mb": 100, "redis_mb": 20,
+           "sidekiq": {"queues": {"default": 3}, "enqueued": 3, "oldest_age_seconds": 5, "retry": 1, "schedule": 1}}
+
+
+def with_(**changes):
+    m = json.loads(json.dumps(HEALTHY))
+    for key, value in changes.items():
+        if key in m["sidekiq"]:
+            m["sidekiq"][key] = value
+        else:
+            m[key] = value
+    return m
+
+
+def test_decide_healthy_is_empty():
+    assert fg.decide(HEALTHY, CFG) == []
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"free_mb": 99}, "free disk 99 MB < 100 MB"),
+    ({"cache_mb": 51}, "media cache 51 MB > 50 MB"),
+    ({"enqueued": 11}, "Sidekiq backlog 11 jobs > 10"),
+    ({"oldest_age_seconds": 61}, "oldest Sidekiq job 61 s old > 60 s"),
+    ({"retry": 3, "schedule": 3}, "Sidekiq retry+schedule 6 jobs > 5"),
+    ({"database_mb": 501}, "database 501 MB > 500 MB"),
+    ({"redis_mb": 201}, "Redis memory 201 MB > 200 MB"),
+])
+def test_decide_each_threshold_trips_alone(changes, expected):
+    assert fg.decide(with_(**changes), CFG) == [expected]
+
+
+@pytest.mark.parametrize("changes", [{"free_mb": 100}, {"cache_mb": 50}, {"enqueued": 10},
+                                     {"oldest_age_seconds": 60}, {"retry": 5, "schedule": 0},
+                                     {"database_mb": 500}, {"redis_mb": 200}])
+def test_decide_at_the_threshold_is_fine(changes):
+    assert fg.decide(with_(**changes), CFG) == []
+
+
+def test_decide_zero_switches_optional_checks_off():
+    cfg = dict(CFG, max_backlog=0, max_oldest_job_age_seconds=0, max_retry_scheduled=0, max_database_mb=0,
+               max_redis_mb=0)
+    m = with_(enqueued=10 ** 6, oldest_age_seconds=10 ** 6, retry=10 ** 6, database_mb=10 ** 6, redis_mb=10 ** 6)
+    assert fg.decide(m, cfg) == []
+
+
+def test_decide_a_missing_measurement_is_pressure():
+    m = with_()
+    del m["sidekiq"]
+    m["errors"] = {"sidekiq backlog": "Connection refused"}
+    assert fg.decide(m, CFG) == ["cannot measure sidekiq backlog: Connection refused"]
+
+
+def test_decide_free_disk_still_judged_when_others_fail():
+    m = {"errors": {"media cache": "permission denied", "sidekiq backlog": "timeout"}, "free_mb": 3}
+    reasons = fg.decide(m, CFG)
+    assert "free disk 3 MB < 100 MB" in reasons
+    assert len(reasons) == 3
+
+
+def test_job_time_reads_seconds_and_milliseconds():
+    assert fg.job_time(1700000000.25) == 1700000000.25      # Sidekiq <= 7: float seconds
+    assert fg.job_time(1700000000250) == 1700000000.25      # Sidekiq 8: integer milliseconds
+
+
+# --- measurements against the stand-ins ------------------------------------------------------
+
+
+def test_sidekiq_backlog_as_sidekiq_stores_it(redis):
+    now = time.time()
+    sidekiq_push(redis, "default", now - 500, count=2)   # the oldest, on the right
+    sidekiq_push(redis, "default", now - 10, count=3)
+    sidekiq_push(redis, "pull", (now - 50) * 1000, count=4)  # Sidekiq 8: milliseconds
+    redis.data["zsets"] = {"retry": ["a", "b"], "schedule": ["c"]}
+    client = fg.Redis("127.0.0.1", redis.port)
+    try:
+        sk = fg.sidekiq_backlog(client, now)
+    finally:
+        client.close()
+    assert sk["queues"] == {"default": 5, "pull": 4}
+    assert sk["enqueued"] == 9
+    assert 499 <= sk["oldest_age_seconds"] <= 501
+    assert (sk["retry"], sk["schedule"]) == (2, 1)
+    assert ["LINDEX", "queue:default", "-1"] in redis.commands
+
+
+def test_redis_password_is_read_from_the_env_file_and_sent(tmp_path):
+    server = FakeRedis(password="s3cret pass")
+    try:
+        env = tmp_path / ".env.production"
+        env.write_text("REDIS_HOST=127.0.0.1\nREDIS_PASSWORD='s3cret pass'\n")
+        cfg, _conf, _record = install(tmp_path, server.port, redis_password_files=[str(tmp_path / "none"), str(env)])
+        m = fg.measure(cfg)
+        assert "sidekiq" in m, m
+        assert server.commands[0] == ["AUTH", "***"]
+        cfg["redis_password_files"] = []
+        m = fg.measure(cfg)
+        assert "NOAUTH" in m["errors"]["sidekiq backlog"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_measure_reads_free_disk_with_statvfs_and_cache_size(tmp_path, redis):
+    cfg, _conf, _record = install(tmp_path, redis.port)
+    blob = os.path.join(cfg["media_dir"], "cache", "media_attachments", "x.bin")
+    os.makedirs(os.path.dirname(blob))
+    with open(blob, "wb") as handle:
+        handle.write(os.urandom(3 * 1024 * 1024))
+    m = fg.measure(cfg)
+    st = os.statvfs(cfg["media_dir"])
+    assert abs(m["free_mb"] - st.f_bavail * st.f_frsize // fg.MB) <= 4
+    assert m["cache_mb"] == 3
+    assert m["errors"] == {}
+    assert "database_mb" not in m  # max_database_mb 0: not measured
+    assert "redis_mb" not in m
+
+
+def test_redis_memory_from_info(tmp_path, redis):
+    redis.used_memory = 300 * 1024 * 1024
+    cfg, _conf, _record = install(tmp_path, redis.port, max_redis_mb=256)
+    m = fg.measure(cfg)
+    assert m["redis_mb"] == 300
+    assert fg.decide(m, cfg) == ["Redis memory 300 MB > 256 MB"]
+
+
+def test_measure_keeps_going_when_redis_is_down(tmp_path):
+    cfg, _conf, _record = install(tmp_path, 1)  # nothing listens on port 1
+    m = fg.measure(cfg)
+    assert "free_mb" in m and "cache_mb" in m
+    assert "sidekiq backlog" in m["errors"]
+
+
+def test_database_size_through_psql(tmp_path, redis):
+    cfg, _conf, _record = install(tmp_path, redis.port, max_database_mb=10)
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "psql").write_text('#!/bin/sh\n# TEST STAND-IN of psql\necho "$*" > "%s/psql.args"\necho 52428800\n'
+                               % tmp_path)
+    (fake / "psql").chmod(0o755)
+    cfg["app_path"] = f"{fake}:{cfg['app_path']}"
+    m = fg.measure(cfg)
+    assert m["database_mb"] == 50
+    assert "pg_database_size(current_database())" in (tmp_path / "psql.args").read_text()
+    assert fg.decide(m, cfg) == ["database 50 MB > 10 MB"]
+
+
+# --- a whole run ---------------------------------------------------------------------------
+
+
+def test_healthy_run_logs_one_ok_line_and_acts_not(tmp_path, redis):
+    _cfg, conf, record = install(tmp_path, redis.port)
+    assert fg.main(["--config", str(conf)]) == 0
+    log = (tmp_path / "log" / "flood-guard.log").read_text().splitlines()
+    assert len(log) == 1 and "mastodon-flood-guard: ok: free disk" in log[0]
+    assert calls(record) == []
+    assert not (tmp_path / "state" / "flood-guard.tripped").exists()
+
+
+def test_tripped_run_disables_relays_clears_cache_and_leaves_marker(tmp_path, redis):
+    sidekiq_push(redis, "ingress", time.time() - 30, count=5)
+    _cfg, conf, record = install(tmp_path, redis.port, max_backlog=4)
+    assert fg.main(["--config", str(conf)]) == 0
+    assert calls(record) == ["rails runner %s action=disable-all env=production" % (tmp_path / "mastodon_stack_relays.rb"),
+                             "tootctl media remove --days 0 action= env=production"]
+    log = (tmp_path / "log" / "flood-guard.log").read_text()
+    assert "TRIPPED: Sidekiq backlog 5 jobs > 4" in log
+    assert 'relays disabled: {"disabled":["https://relay.test/inbox"]}' in log
+    assert "media cache cleared (tootctl media remove --days 0)" in log
+    assert "written: relays stay disabled until mastodon-flood-guard --reset" in log
+    marker = json.loads((tmp_path / "state" / "flood-guard.tripped").read_text())
+    assert marker["reasons"] == ["Sidekiq backlog 5 jobs > 4"]
+
+    # Pressure gone: no action, but the log says the relays stay disabled.
+    redis.data["lists"].clear()
+    assert fg.main(["--config", str(conf)]) == 0
+    assert len(calls(record)) == 2
+    last = (tmp_path / "log" / "flood-guard.log").read_text().splitlines()[-1]
+    assert "ok: " in last and "relays stay disabled: tripped since " + marker["tripped_at"] in last
+
+    # --reset clears the marker and says so.
+    assert fg.main(["--config", str(conf), "--reset"]) == 0
+    assert not (tmp_path / "state" / "flood-guard.tripped").exists()
+    assert "reset: marker cleared" in (tmp_path / "log" / "flood-guard.log").read_text()
+
+
+def test_unmeasurable_redis_trips_and_free_disk_action_still_runs(tmp_path):
+    _cfg, conf, record = install(tmp_path, 1)
+    assert fg.main(["--config", str(conf)]) == 0
+    assert [c.split()[0] for c in calls(record)] == ["rails", "tootctl"]
+    assert "TRIPPED: cannot measure sidekiq backlog" in (tmp_path / "log" / "flood-guard.log").read_text()
+
+
+def test_failed_action_is_logged_exit_1_and_the_other_action_still_runs(tmp_path, redis):
+    _cfg, conf, record = install(tmp_path, redis.port, rails_rc=3, min_free_mb=10 ** 9)
+    assert fg.main(["--config", str(conf)]) == 1
+    assert [c.split()[0] for c in calls(record)] == ["rails", "tootctl"]
+    log = (tmp_path / "log" / "flood-guard.log").read_text()
+    assert "FAILED to disable relays: exit 3" in log
+    assert "media cache cleared" in log
+    assert (tmp_path / "state" / "flood-guard.tripped").exists()
+
+
+def test_busy_lock_skips_the_run(tmp_path, redis):
+    _cfg, conf, record = install(tmp_path, redis.port, min_free_mb=10 ** 9)
+    fd = os.open(tmp_path / "ops.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert fg.main(["--config", str(conf)]) == 75
+    finally:
+        os.close(fd)
+    assert calls(record) == []
+    assert "SKIPPED: " in (tmp_path / "log" / "flood-guard.log").read_text()
+
+
+def test_status_changes_nothing(tmp_path, redis, capsys):
+    _cfg, conf, record = install(tmp_path, redis.port, min_free_mb=10 ** 9)
+    assert fg.main(["--config", str(conf), "--status"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["reasons"][0].startswith("free disk ")
+    assert out["marker"] is None
+    assert calls(record) == []
+
+
+def test_bad_settings_exit_2(tmp_path):
+    (tmp_path / "bad.conf").write_text("{not json")
+    assert fg.main(["--config", str(tmp_path / "bad.conf")]) == 2
+
+
+def test_log_line_format(tmp_path):
+    out = io.StringIO()
+    guard = fg.Guard(dict(fg.DEFAULTS, log_file=str(tmp_path / "g.log")), out=out)
+    guard.log("ok: test")
+    line = out.getvalue().strip()
+    assert line.endswith(" mastodon-flood-guard: ok: test")
+    assert (tmp_path / "g.log").read_text().strip() == line
