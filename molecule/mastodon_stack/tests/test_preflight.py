@@ -78,7 +78,8 @@ def test_preflight_stops_a_release_the_host_cannot_build(host):
                      r"Change mastodon_stack_nodejs_source", out)
     assert node, out[-3000:]
     assert re.search(r"PostgreSQL: v4\.10\.0-double needs PostgreSQL >= 99; the host offers \d+ ", out)
-    assert "Redis:" not in out and "libvips:" not in out
+    # Only what fails is listed (Redis 8.0 and libvips 8.16 meet the minimums).
+    assert "Redis: v4.10.0-double needs" not in out and "libvips: v4.10.0-double needs" not in out
     # The offers are the host's real ones.
     assert host.check_output("ruby -e 'print RUBY_VERSION'").startswith(ruby.group(1))
     assert host.check_output("node --version") == "v" + node.group(1)
