@@ -51,7 +51,7 @@ def test_verify_mode_checks_the_origin_against_the_published_ca(emulator, restor
         ["ansible-playbook", "-i", inventory(), str(Path(__file__).resolve().parents[1] / "converge.yml"),
          "-e", "cloudflare_tunnel_origin_tls=verify",
          # Only the tunnel role's tasks: the rest was converged (and re-checked) already.
-         "--start-at-task", "selfhost.mastodon.cloudflare_tunnel : Check the inputs of the chosen install method"],
+         "--start-at-task", "selfhost.mastodon.cloudflare_tunnel : Check the hostname, account, tunnel name and origin service"],
         env=ansible_env(), capture_output=True, text=True, timeout=1800, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "Route the hostname to the origin, TLS mode verify" in proc.stdout
