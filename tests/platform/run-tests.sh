@@ -260,6 +260,11 @@ for path in sorted(glob.glob(f"{junit}/*.xml")):
         passed += t - f - e - s; failed += f + e; skipped += s
         label = path.rsplit("/", 1)[-1][:-4]
         print(f"  {label}: {t - f - e - s} passed, {f + e} failed, {s} skipped")
+        for case in suite.iter("testcase"):  # name each failed test and its first message line
+            for bad in list(case.findall("failure")) + list(case.findall("error")):
+                msg = (bad.get("message") or bad.text or "").strip().splitlines()
+                print(f"    FAILED {case.get('classname', '')}::{case.get('name', '')}: "
+                      f"{msg[0][:200] if msg else ''}")
 print(f"  quality gates and scenario runs: {gp} passed, {gf} failed")
 line = f"total: {passed + gp} passed, {failed + gf} failed"
 print(line + (f", {skipped} skipped" if skipped else ""))
