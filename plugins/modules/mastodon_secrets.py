@@ -25,6 +25,9 @@ description:
   - C(ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY), C(ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT)
     and C(ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY) are 32 random alphanumeric characters
     (C(bin/rails db:encryption:init), that is C(SecureRandom.alphanumeric(32))).
+  - C(REDIS_PASSWORD) is the password Redis asks for (C(requirepass)), 32 random bytes as 64
+    lowercase hex characters. Mastodon, Sidekiq and the streaming server read it from
+    C(.env.production); a supplied one needs at least 16 characters.
   - A secrets file that exists but does not parse (a garbled or truncated file, a line that
     is not C(NAME=value), a known secret with an empty or malformed value) makes the module
     fail without writing anything and without showing any value. So does a secrets file
@@ -170,7 +173,8 @@ ALNUM_SECRETS = (
     "ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT",
     "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY",
 )
-NAMES = HEX_SECRETS + (VAPID_PRIVATE, VAPID_PUBLIC) + ALNUM_SECRETS
+PASSWORD_SECRETS = ("REDIS_PASSWORD",)
+NAMES = HEX_SECRETS + (VAPID_PRIVATE, VAPID_PUBLIC) + ALNUM_SECRETS + PASSWORD_SECRETS
 ALPHANUMERIC = string.ascii_letters + string.digits
 LINE = re.compile(r"^\s*(?:export\s+)?([A-Z][A-Z0-9_]*)=(.*?)\s*$")
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_=+/.-]*$")
@@ -238,6 +242,8 @@ def _value_problem(name, value):
         return "is not a hexadecimal secret of at least 64 characters"
     if name in ALNUM_SECRETS and not re.match(r"^[A-Za-z0-9]{16,}$", value):
         return "is not an alphanumeric secret of at least 16 characters"
+    if name in PASSWORD_SECRETS and len(value) < 16:
+        return "is shorter than 16 characters"
     if name in (VAPID_PRIVATE, VAPID_PUBLIC):
         try:
             size = len(_b64decode(value))
@@ -319,6 +325,10 @@ def plan(stored, supplied, vapid_available=True):
         if not values.get(name):
             values[name] = generate_alphanumeric_secret()
             generated.append(name)
+    for name in PASSWORD_SECRETS:
+        if not values.get(name):
+            values[name] = secrets.token_hex(32)
+            generated.append(name)
     if not values.get(VAPID_PRIVATE):
         if values.get(VAPID_PUBLIC):
             raise ValueError(
@@ -389,6 +399,9 @@ def main():
         if value not in (None, "") and (not isinstance(value, str) or not SAFE_VALUE.match(value)):
             module.fail_json(msg="The supplied value for %s is not a plain token "
                                  "(letters, digits and _=+/.- only)" % name)
+        if name in PASSWORD_SECRETS and value not in (None, "") and len(value) < 16:
+            module.fail_json(msg="The supplied value for %s is shorter than 16 characters "
+                                 "(the value is not shown); nothing was changed" % name)
     mode = module.params["mode"]
     try:
         if int(mode, 8) & 0o007:

@@ -28,6 +28,9 @@ SAMPLES = "/tmp/relay-simulator.samples"
 FLOOR_MB = 16      # mastodon_ops_flood_guard_min_free_mb in molecule.yml
 CACHE_CAP_MB = 24  # mastodon_ops_flood_guard_cache_cap_mb
 RATE_MB_S = 2.0
+# redis-cli with the password from the secrets file, through the environment (never argv).
+REDIS_CLI = ("REDISCLI_AUTH=$(sed -n 's/^REDIS_PASSWORD=//p' /etc/mastodon/secrets.env) "
+             "redis-cli --no-auth-warning")
 JOBS_S = 60.0
 RESULTS = os.environ.get("FLOOD_RESULTS", os.path.join(EPHEMERAL, "flood-results.json"))
 
@@ -70,7 +73,9 @@ def flood(host):
                          f"&& chown mastodon:mastodon {CACHE} && rm -f {SAMPLES}")
     before = len(log_lines(host))
     start = float(host.check_output("date +%s.%N"))
-    run = host.run(f"runuser -u mastodon -- {LIVE}/bin/relay-simulator --cache-dir {CACHE} "
+    # The simulator (as Sidekiq would) reads the Redis password from its environment.
+    run = host.run(f"export REDIS_PASSWORD=$(sed -n 's/^REDIS_PASSWORD=//p' /etc/mastodon/secrets.env); "
+                   f"runuser -u mastodon -- {LIVE}/bin/relay-simulator --cache-dir {CACHE} "
                    f"--mb-per-second {RATE_MB_S} --jobs-per-second {JOBS_S} --file-kb 256 "
                    f"--max-seconds 60 --drain-timeout 90 --samples {SAMPLES}")
     assert run.rc == 0, run.stdout + run.stderr
@@ -114,7 +119,7 @@ def test_flood_is_stopped_before_the_floor(host, flood):
     # drained once it stopped.
     assert s["backlog_peak"] > 50, s
     assert s["drained_at"] is not None and s["drained_at"] > s["relays_disabled_at"], s
-    assert host.check_output("redis-cli LLEN queue:ingress") == "0"
+    assert host.check_output(f"{REDIS_CLI} LLEN queue:ingress") == "0"
     # The guard cleared the cache, today's files included.
     assert samples[-1]["cache_mb"] < CACHE_CAP_MB
     with open(RESULTS, "w", encoding="utf-8") as handle:

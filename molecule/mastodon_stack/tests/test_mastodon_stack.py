@@ -222,9 +222,28 @@ def test_postgresql_role_database_and_tuning(host):
     assert "limit 3976 MB of 7953 MB RAM: fits" in budget, budget
 
 
+REDIS_CLI = (f"REDISCLI_AUTH=$(sed -n 's/^REDIS_PASSWORD=//p' {SECRETS}) "
+             "redis-cli --no-auth-warning")
+
+
 def test_redis_noeviction(host):
-    result = host.run("redis-cli config get maxmemory-policy")
+    result = host.run(f"{REDIS_CLI} config get maxmemory-policy")
     assert result.stdout.split() == ["maxmemory-policy", "noeviction"]
+
+
+def test_redis_asks_for_the_password_from_the_secrets_file(host):
+    password = _env(host, SECRETS)["REDIS_PASSWORD"]
+    assert re.match(r"^[0-9a-f]{64}$", password)
+    # Mastodon gets it from .env.production (test_secrets_have_mastodons_formats compares).
+    refused = host.run("redis-cli PING")
+    assert "NOAUTH" in refused.stdout + refused.stderr, refused.stdout
+    assert host.run(f"{REDIS_CLI} PING").stdout.strip() == "PONG"
+    conf = host.file("/etc/redis/redis.conf")
+    assert conf.mode & 0o007 == 0, oct(conf.mode)
+    assert f"requirepass {password}" in conf.content_string.splitlines()
+    # Not on any command line (Redis's own, or a client's).
+    listing = host.check_output("for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done")
+    assert password not in listing
 
 
 def test_units_keep_sandboxing_and_sizes(host):

@@ -100,6 +100,7 @@ def test_first_run_generates_everything_and_returns_no_value(tmp_path, capsys):
     for name in mod.ALNUM_SECRETS:
         assert ALNUM32.match(values[name])
     assert_vapid_pair(values["VAPID_PRIVATE_KEY"], values["VAPID_PUBLIC_KEY"])
+    assert re.match(r"^[0-9a-f]{64}$", values["REDIS_PASSWORD"])
     for value in values.values():
         assert value not in raw
     assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o600
@@ -312,3 +313,29 @@ def test_write_is_fsynced_file_then_folder(tmp_path, monkeypatch):
     assert calls == [("fsync", False), ("rename", None), ("fsync", True)]
     assert target.read_text() == "A=b\n"
     assert [p.name for p in tmp_path.iterdir()] == ["secrets.env"]
+
+
+def test_redis_password_is_added_to_an_older_secrets_file_and_kept(tmp_path, capsys):
+    """A secrets file from before REDIS_PASSWORD: only the password is generated, once."""
+    path = tmp_path / "secrets.env"
+    run_module({"path": str(path)}, capsys)
+    older = "".join(line + "\n" for line in path.read_text().splitlines()
+                    if not line.startswith("REDIS_PASSWORD="))
+    path.write_text(older)
+    result, raw = run_module({"path": str(path)}, capsys)
+    assert result["changed"] is True and result["generated"] == ["REDIS_PASSWORD"]
+    password = mod.parse_secrets_file(path.read_text())["REDIS_PASSWORD"]
+    assert password not in raw
+    again, dummy = run_module({"path": str(path)}, capsys)
+    assert again["changed"] is False
+    assert mod.parse_secrets_file(path.read_text())["REDIS_PASSWORD"] == password
+
+
+def test_a_short_supplied_redis_password_is_refused_without_a_write(tmp_path, capsys):
+    path = tmp_path / "secrets.env"
+    result, raw = run_module({"path": str(path), "supplied": {"REDIS_PASSWORD": "short-pw"}},
+                             capsys)
+    assert result["failed"] is True
+    assert "REDIS_PASSWORD" in result["msg"] and "16" in result["msg"]
+    assert "short-pw" not in raw
+    assert not path.exists()
