@@ -169,7 +169,10 @@ def test_backup_writes_root_only_dated_directory(host, round_trip_state):
 def test_restore_round_trip(host, round_trip_state):
     state = round_trip_state
     assert "backup" in state, "the backup test must run first"
-    # Lose everything the backup holds.
+    # Lose everything the backup holds. The flood guard's timer stops meanwhile: with the
+    # secrets file gone it could not read Redis, and a measurement it cannot make counts as
+    # pressure (it would trip and turn the relays off, as it should on a real server).
+    host.run_expect([0], "systemctl stop mastodon-flood-guard.timer")
     for unit in SERVICES:
         host.run_expect([0], "systemctl stop %s", unit)
     host.run_expect([0], "runuser -u postgres -- dropdb --force mastodon_production")
@@ -197,6 +200,8 @@ def test_restore_round_trip(host, round_trip_state):
     assert owner.strip() == "mastodon"
     for unit in SERVICES:
         assert host.service(unit).is_running, unit
+    host.run_expect([0], "systemctl start mastodon-flood-guard.timer")
+    assert not host.file("/var/lib/mastodon-ops/flood-guard.tripped").exists
 
 
 def test_restore_refuses_a_corrupted_backup(host, round_trip_state):
