@@ -27,7 +27,7 @@ PRIVATE = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
            "QyNTUxOQAAACBsecretbodysecretbodysecretbodysecretbodysecretbodyAAAA==\n"
            "-----END OPENSSH PRIVATE KEY-----\n")
 SECRETS = ["b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "secretbodysecretbody",
-           "pw-ssh-login-9f3a", "tok-en-0b7e-not-real", "smtp-pw-51c0", "ab12" * 32,
+           "pw-ssh-login-9f3a", "tok-en-0b7e-not-real", "smtp-pw-51c0", "ab12" * 32, "short-pw-1",
            "s3-keyid-4d2a-not-real", "s3-secret-8e5f-not-real"]
 TOKEN = "tok-en-0b7e-not-real"
 
@@ -162,6 +162,8 @@ CASES = {
                                    {"mastodon_stack_secrets": {"SECRET_KEY_BAS": "ab12" * 32}}),
     "stack secrets value with quote": ("mastodon_stack", "mastodon_stack_secrets",
                                        {"mastodon_stack_secrets": {"OTP_SECRET": "ab12" * 32 + "'"}}),
+    "stack redis password too short": ("mastodon_stack", "mastodon_stack_secrets",
+                                       {"mastodon_stack_secrets": {"REDIS_PASSWORD": "short-pw-1"}}),
     "stack password file relative": ("mastodon_stack", "mastodon_stack_admin_password_file",
                                      {"mastodon_stack_admin_password_file": "pw.txt"}),
     # mastodon_stack: object storage (checked only when it is on)
