@@ -25,10 +25,13 @@ options:
     description:
       - C(domain_name) (see P(selfhost.mastodon.domain_name#test)), C(wildcard_domain_name)
         (the same, a leading C(*.) allowed), C(service) (an origin cloudflared accepts),
-        C(tunnel_name), C(account_id) (a Cloudflare account id, 32 hex characters).
+        C(tunnel_name), C(account_id) (a Cloudflare account id, 32 hex characters),
+        C(s3_bucket_name) (Amazon S3's bucket naming rule), C(r2_bucket_name) (Cloudflare R2's
+        stricter one - no dots).
     type: str
     default: domain_name
-    choices: [domain_name, wildcard_domain_name, service, tunnel_name, account_id]
+    choices: [domain_name, wildcard_domain_name, service, tunnel_name, account_id, s3_bucket_name,
+              r2_bucket_name]
 author:
   - selfhost.mastodon developers (@selfhost-mastodon)
 """
@@ -48,9 +51,11 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare import r2_bucket_name_problem
 from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import (
     account_id_problem,
     domain_name_problem,
+    s3_bucket_name_problem,
     service_problem,
     tunnel_name_problem,
 )
@@ -66,6 +71,8 @@ CHECKS = {
     'service': service_problem,
     'tunnel_name': tunnel_name_problem,
     'account_id': account_id_problem,
+    's3_bucket_name': s3_bucket_name_problem,
+    'r2_bucket_name': r2_bucket_name_problem,
 }
 
 

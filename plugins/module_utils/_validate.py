@@ -171,6 +171,30 @@ def account_id_problem(account_id):
     return None
 
 
+S3_BUCKET_NAME_RE = re.compile(r'^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')
+IPV4_LIKE_RE = re.compile(r'^\d+\.\d+\.\d+\.\d+$')
+
+
+def s3_bucket_name_problem(name):
+    """Amazon S3's bucket naming rule, which S3-compatible stores follow (R2's is stricter).
+
+    3 to 63 characters: lowercase letters, digits, "." and "-", starting and ending with a
+    letter or digit, no two dots in a row, not shaped like an IPv4 address.
+    """
+    if not isinstance(name, str) or name == '':
+        return 'is empty'
+    if not 3 <= len(name) <= 63:
+        return 'has %d characters; bucket names have 3 to 63' % len(name)
+    if not S3_BUCKET_NAME_RE.match(name):
+        return ('must be lowercase letters, digits, "." and "-", starting and ending with a '
+                'letter or digit')
+    if '..' in name:
+        return 'must not hold two dots in a row'
+    if IPV4_LIKE_RE.match(name):
+        return 'must not look like an IP address'
+    return None
+
+
 def parse_network(value):
     """An ip_network for an address or CIDR network text (host bits cleared), or None."""
     if not isinstance(value, str) or value.strip() != value or not value:

@@ -27,7 +27,8 @@ PRIVATE = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
            "QyNTUxOQAAACBsecretbodysecretbodysecretbodysecretbodysecretbodyAAAA==\n"
            "-----END OPENSSH PRIVATE KEY-----\n")
 SECRETS = ["b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "secretbodysecretbody",
-           "pw-ssh-login-9f3a", "tok-en-0b7e-not-real", "smtp-pw-51c0", "ab12" * 32, "short-pw-1"]
+           "pw-ssh-login-9f3a", "tok-en-0b7e-not-real", "smtp-pw-51c0", "ab12" * 32, "short-pw-1",
+           "s3-keyid-4d2a-not-real", "s3-secret-8e5f-not-real"]
 TOKEN = "tok-en-0b7e-not-real"
 
 BASE = {
@@ -41,6 +42,16 @@ BASE = {
                           "cloudflare_tunnel_api_token": TOKEN},
     "mastodon_ops": {},
 }
+
+
+# Object storage on, every value valid: a case changes one thing. The key pair is secret.
+S3_ON = {"mastodon_stack_s3_enabled": True, "mastodon_stack_s3_bucket": "mastodon-media",
+         "mastodon_stack_s3_endpoint": "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
+         "mastodon_stack_s3_alias_host": "media.example.org",
+         "mastodon_stack_s3_access_key_id": "s3-keyid-4d2a-not-real",
+         "mastodon_stack_s3_secret_access_key": "s3-secret-8e5f-not-real"}
+R2_ON = {"cloudflare_tunnel_r2_bucket": "mastodon-media",
+         "cloudflare_tunnel_r2_custom_domain": "media.example.org"}
 
 
 def private_key_file(tmp):
@@ -155,6 +166,41 @@ CASES = {
                                        {"mastodon_stack_secrets": {"REDIS_PASSWORD": "short-pw-1"}}),
     "stack password file relative": ("mastodon_stack", "mastodon_stack_admin_password_file",
                                      {"mastodon_stack_admin_password_file": "pw.txt"}),
+    # mastodon_stack: object storage (checked only when it is on)
+    "stack s3 bucket upper case": ("mastodon_stack", "mastodon_stack_s3_bucket",
+                                   dict(S3_ON, mastodon_stack_s3_bucket="Mastodon_Media")),
+    "stack s3 bucket empty": ("mastodon_stack", "mastodon_stack_s3_bucket", dict(S3_ON, mastodon_stack_s3_bucket="")),
+    "stack s3 endpoint http": ("mastodon_stack", "mastodon_stack_s3_endpoint",
+                               dict(S3_ON, mastodon_stack_s3_endpoint="http://s3.example.org")),
+    "stack s3 endpoint with path": ("mastodon_stack", "mastodon_stack_s3_endpoint",
+                                    dict(S3_ON, mastodon_stack_s3_endpoint="https://s3.example.org/mastodon-media")),
+    "stack s3 endpoint bare host": ("mastodon_stack", "mastodon_stack_s3_endpoint",
+                                    dict(S3_ON, mastodon_stack_s3_endpoint="s3.example.org")),
+    "stack s3 region bad": ("mastodon_stack", "mastodon_stack_s3_region", dict(S3_ON, mastodon_stack_s3_region="EU West")),
+    "stack s3 alias host missing": ("mastodon_stack", "mastodon_stack_s3_alias_host",
+                                    dict(S3_ON, mastodon_stack_s3_alias_host="")),
+    "stack s3 alias host with scheme": ("mastodon_stack", "mastodon_stack_s3_alias_host",
+                                        dict(S3_ON, mastodon_stack_s3_alias_host="https://media.example.org")),
+    "stack s3 alias host is the domain": ("mastodon_stack", "mastodon_stack_s3_alias_host",
+                                          dict(S3_ON, mastodon_stack_s3_alias_host="social.example.org")),
+    "stack s3 permission choice": ("mastodon_stack", "mastodon_stack_s3_permission",
+                                   dict(S3_ON, mastodon_stack_s3_permission="public-read-write")),
+    "stack s3 protocol choice": ("mastodon_stack", "mastodon_stack_s3_protocol",
+                                 dict(S3_ON, mastodon_stack_s3_protocol="ftp")),
+    "stack s3 secret key missing": ("mastodon_stack", "mastodon_stack_s3_secret_access_key",
+                                    dict(S3_ON, mastodon_stack_s3_secret_access_key="")),
+    "stack s3 key id missing": ("mastodon_stack", "mastodon_stack_s3_access_key_id",
+                                dict(S3_ON, mastodon_stack_s3_access_key_id="")),
+    "stack s3 secret key with line break": ("mastodon_stack", "mastodon_stack_s3_secret_access_key",
+                                            dict(S3_ON, mastodon_stack_s3_secret_access_key="s3-secret-8e5f-not-real\nx")),
+    "stack s3 env extra repeats a setting": ("mastodon_stack", "mastodon_stack_env_extra",
+                                             dict(S3_ON, mastodon_stack_env_extra={"S3_BUCKET": "other"})),
+    "stack s3 settings hold the key pair": ("mastodon_stack", "mastodon_stack_s3_settings",
+                                            {"mastodon_stack_s3_settings": {
+                                                "AWS_SECRET_ACCESS_KEY": "s3-secret-8e5f-not-real"}}),
+    "stack s3 settings bad bucket": ("mastodon_stack", "mastodon_stack_s3_settings.S3_BUCKET",
+                                     dict(S3_ON, mastodon_stack_s3_settings={"S3_ENABLED": "true",
+                                                                             "S3_BUCKET": "no"})),
     # cloudflare_tunnel
     "tunnel hostname empty": ("cloudflare_tunnel", "cloudflare_tunnel_hostname", {"cloudflare_tunnel_hostname": ""}),
     "tunnel hostname scheme": ("cloudflare_tunnel", "cloudflare_tunnel_hostname",
@@ -187,6 +233,16 @@ CASES = {
     "tunnel token with space": ("cloudflare_tunnel", "cloudflare_tunnel_api_token",
                                 {"cloudflare_tunnel_api_token": "tok-en-0b7e-not-real x"}),
     "tunnel tls mode choice": ("cloudflare_tunnel", "cloudflare_tunnel_origin_tls", {"cloudflare_tunnel_origin_tls": "sometimes"}),
+    "tunnel r2 bucket with dots": ("cloudflare_tunnel", "cloudflare_tunnel_r2_bucket",
+                                   dict(R2_ON, cloudflare_tunnel_r2_bucket="media.example.org")),
+    "tunnel r2 bucket too short": ("cloudflare_tunnel", "cloudflare_tunnel_r2_bucket",
+                                   dict(R2_ON, cloudflare_tunnel_r2_bucket="mm")),
+    "tunnel r2 custom domain missing": ("cloudflare_tunnel", "cloudflare_tunnel_r2_custom_domain",
+                                        dict(R2_ON, cloudflare_tunnel_r2_custom_domain="")),
+    "tunnel r2 custom domain is the hostname": ("cloudflare_tunnel", "cloudflare_tunnel_r2_custom_domain",
+                                                dict(R2_ON, cloudflare_tunnel_r2_custom_domain="social.example.org")),
+    "tunnel r2 jurisdiction choice": ("cloudflare_tunnel", "cloudflare_tunnel_r2_jurisdiction",
+                                      dict(R2_ON, cloudflare_tunnel_r2_jurisdiction="mars")),
     # mastodon_ops
     "ops keep zero": ("mastodon_ops", "mastodon_ops_backup_keep", {"mastodon_ops_backup_keep": 0}),
     "ops restore from relative": ("mastodon_ops", "mastodon_ops_restore_from", {"mastodon_ops_restore_from": "backups/x"}),

@@ -119,3 +119,28 @@ def test_unknown_kind_is_an_error():
 @pytest.mark.parametrize("value", ["10.0.0.0/8", "::1", "192.168.1.7/24"])
 def test_parse_network(value):
     assert v.parse_network(value) is not None
+
+
+@pytest.mark.parametrize("name", ["mastodon-media", "media.example.org", "abc", "a" * 63, "0media9"])
+def test_s3_bucket_names_accepted(name):
+    assert value_problem(name, "s3_bucket_name") == ""
+
+
+@pytest.mark.parametrize("name,why", [
+    ("", "is empty"), ("ab", "3 to 63"), ("a" * 64, "3 to 63"), ("Media", "lowercase"),
+    ("-media", "starting and ending"), ("media-", "starting and ending"), ("my_media", "lowercase"),
+    ("media..x", "two dots"), ("192.168.1.10", "IP address"), (None, "is empty"),
+])
+def test_s3_bucket_names_refused_with_a_reason(name, why):
+    assert why in value_problem(name, "s3_bucket_name")
+
+
+@pytest.mark.parametrize("name,problem", [
+    ("mastodon-media", ""), ("media.example.org", "only lowercase letters, digits and hyphens"),
+    ("ab", "3 to 63"), ("", "empty"),
+])
+def test_r2_bucket_names_use_r2s_stricter_rule(name, problem):
+    if problem:
+        assert problem in value_problem(name, "r2_bucket_name")
+    else:
+        assert value_problem(name, "r2_bucket_name") == ""

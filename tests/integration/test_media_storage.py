@@ -1,0 +1,289 @@
+"""Media in object storage (README "Media on Cloudflare R2"), on the controller:
+
+- mastodon_stack renders .env.production with the S3 settings when object storage is on, and
+  exactly the old file when it is off;
+- cloudflare_tunnel's r2_bucket entry point makes the bucket and its custom domain through the
+  API of the Cloudflare emulator (a TEST STAND-IN for Cloudflare, tests/cloudflare_emulator),
+  and its s3_env reaches .env.production through mastodon_stack_s3_settings, as in site.yml;
+- site.yml's first play refuses a bucket without the R2 key pair, before anything changes.
+
+What is not tested here: an upload into a real S3 server. Mastodon itself (the uploader) cannot
+run on these machines (tests/mastodon_double stands in for it and uploads nothing), so the
+settings are checked as Mastodon reads them, not used.
+
+Self-contained (playbooks are written into a temporary folder) so that the file can move.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+TEMPLATE = ROOT / "roles" / "mastodon_stack" / "templates" / "env.production.j2"
+SITE = ROOT / "playbooks" / "site.yml"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL, Emulator  # noqa: E402
+
+KEY_ID = "s3-keyid-91ab-not-real"
+SECRET = "s3-secret-77f0-not-real$#'x"
+FAKE_SECRETS = {"SECRET_KEY_BASE": "a" * 128, "OTP_SECRET": "b" * 128, "VAPID_PRIVATE_KEY": "c" * 43,
+                "VAPID_PUBLIC_KEY": "d" * 87, "ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY": "e" * 32,
+                "ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT": "f" * 32,
+                "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY": "g" * 32, "REDIS_PASSWORD": "h" * 32}
+STACK = {"mastodon_stack_domain": "social.example.org", "mastodon_stack_admin_email": "owner@example.org"}
+S3_ON = {"mastodon_stack_s3_enabled": True, "mastodon_stack_s3_bucket": "mastodon-media",
+         "mastodon_stack_s3_endpoint": "https://%s.r2.cloudflarestorage.com" % ACCOUNT_ID,
+         "mastodon_stack_s3_alias_host": "media.example.org",
+         "mastodon_stack_s3_access_key_id": KEY_ID, "mastodon_stack_s3_secret_access_key": SECRET}
+S3_NAMES = ("S3_ENABLED", "S3_BUCKET", "S3_ENDPOINT", "S3_REGION", "S3_PROTOCOL", "S3_ALIAS_HOST",
+            "S3_PERMISSION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+RENDER = """
+- name: Check mastodon_stack's variables, then render .env.production with the role's template
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Run the validate entry point (its defaults and vars stay visible)
+      ansible.builtin.include_role:
+        name: selfhost.mastodon.mastodon_stack
+        tasks_from: validate
+        public: true
+    - name: Render the role's template
+      ansible.builtin.template:
+        src: {template}
+        dest: "{{{{ out }}}}"
+        mode: "0600"
+      vars:
+        __mastodon_stack_secret_values: {secrets}
+      no_log: true
+"""
+
+R2_THEN_RENDER = """
+- name: The R2 bucket, then .env.production, as site.yml hands the settings over
+  hosts: all
+  gather_facts: false
+  vars:
+    mastodon_stack_s3_settings: "{{{{ cloudflare_tunnel_r2_s3_env | default({{}}) }}}}"
+  tasks:
+    - name: Run cloudflare_tunnel's validate entry point (hands over the planned settings)
+      ansible.builtin.include_role:
+        name: selfhost.mastodon.cloudflare_tunnel
+        tasks_from: validate
+    - name: Keep the planned settings
+      ansible.builtin.copy:
+        content: "{{{{ cloudflare_tunnel_r2_s3_env | to_json }}}}"
+        dest: "{{{{ out }}}}.planned.json"
+        mode: "0600"
+    - name: Run the r2_bucket entry point
+      ansible.builtin.include_role:
+        name: selfhost.mastodon.cloudflare_tunnel
+        tasks_from: r2_bucket
+    - name: Keep what the module returned
+      ansible.builtin.copy:
+        content: "{{{{ cloudflare_tunnel_r2_s3_env | to_json }}}}"
+        dest: "{{{{ out }}}}.actual.json"
+        mode: "0600"
+""" + RENDER.split("  tasks:\n", 1)[1]
+
+
+def env():
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
+                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0")
+
+
+def playbook(tmp_path, text, hosts, *args):
+    path = tmp_path / "play.yml"
+    path.write_text(text.format(template=TEMPLATE, secrets=json.dumps(FAKE_SECRETS)))
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {
+        name: dict(values, ansible_connection="local", ansible_python_interpreter=sys.executable,
+                   out=str(tmp_path / (name + ".env")))
+        for name, values in hosts.items()}}}))
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(path), *args],
+                          cwd=str(ROOT), env=env(), capture_output=True, text=True, timeout=600,
+                          check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def parse(text):
+    return dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z][A-Z0-9_]*=", line))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("media-render")
+    hosts = {
+        "s3_off": dict(STACK),
+        "s3_on": dict(STACK, **S3_ON),
+        # Handed over (as site.yml does from the R2 bucket): wins over the variables.
+        "s3_handed_over": dict(STACK, mastodon_stack_s3_bucket="not-this-one",
+                               mastodon_stack_s3_access_key_id=KEY_ID,
+                               mastodon_stack_s3_secret_access_key=SECRET,
+                               mastodon_stack_s3_settings={
+                                   "S3_ENABLED": "true", "S3_BUCKET": "from-r2",
+                                   "S3_ENDPOINT": "https://%s.eu.r2.cloudflarestorage.com" % ACCOUNT_ID,
+                                   "S3_ALIAS_HOST": "files.example.org", "S3_REGION": "auto",
+                                   "S3_PROTOCOL": "https", "S3_PERMISSION": ""}),
+    }
+    rc, out = playbook(tmp, RENDER, hosts)
+    assert rc == 0, out[-4000:]
+    return {name: (tmp / (name + ".env")).read_text() for name in hosts}, out
+
+
+def test_s3_off_writes_no_object_storage_setting(rendered):
+    files, _out = rendered
+    text = files["s3_off"]
+    assert not [line for line in text.splitlines() if line.startswith(S3_NAMES)], text
+    assert "# Files are stored on this machine\nPAPERCLIP_ROOT_PATH='/home/mastodon/live/public/system'" in text
+
+
+def test_s3_on_writes_mastodons_settings_quoted(rendered):
+    files, _out = rendered
+    values = parse(files["s3_on"])
+    assert values["S3_ENABLED"] == "'true'"
+    assert values["S3_BUCKET"] == "'mastodon-media'"
+    assert values["S3_ENDPOINT"] == "'https://%s.r2.cloudflarestorage.com'" % ACCOUNT_ID
+    assert values["S3_REGION"] == "'auto'"
+    assert values["S3_PROTOCOL"] == "'https'"
+    assert values["S3_ALIAS_HOST"] == "'media.example.org'"
+    assert values["S3_PERMISSION"] == "''"  # R2 has no ACLs: Mastodon must not set one
+    assert values["AWS_ACCESS_KEY_ID"] == "'%s'" % KEY_ID
+    # A secret with ' $ # is double-quoted with $ escaped, so dotenv reads it back unchanged.
+    assert values["AWS_SECRET_ACCESS_KEY"] == '"s3-secret-77f0-not-real\\$#\'x"'
+    assert values["PAPERCLIP_ROOT_PATH"] == "'/home/mastodon/live/public/system'"
+
+
+def test_s3_off_is_the_s3_on_file_without_the_s3_block(rendered):
+    """Turning object storage off leaves the file as it was before this feature: only the S3
+    lines and the comment above PAPERCLIP_ROOT_PATH differ."""
+    files, _out = rendered
+    on = [line for line in files["s3_on"].splitlines()
+          if not line.startswith(S3_NAMES) and not line.startswith("# Media in S3-compatible")]
+    on = ["# Files are stored on this machine"
+          if line.startswith("# Files from before the switch") else line for line in on]
+    assert on == files["s3_off"].splitlines()
+
+
+def test_handed_over_settings_win_over_the_variables(rendered):
+    files, _out = rendered
+    values = parse(files["s3_handed_over"])
+    assert values["S3_ENABLED"] == "'true'"
+    assert values["S3_BUCKET"] == "'from-r2'"
+    assert values["S3_ENDPOINT"] == "'https://%s.eu.r2.cloudflarestorage.com'" % ACCOUNT_ID
+    assert values["S3_ALIAS_HOST"] == "'files.example.org'"
+    assert values["AWS_ACCESS_KEY_ID"] == "'%s'" % KEY_ID
+
+
+def test_the_key_pair_is_never_in_the_output(rendered):
+    _files, out = rendered
+    assert KEY_ID not in out and "s3-secret-77f0" not in out
+
+
+# ------------------------------------------------------------------ bucket -> .env.production
+
+R2_HOST = dict(STACK, cloudflare_tunnel_hostname="social.example.test",
+               cloudflare_tunnel_account_id=ACCOUNT_ID, cloudflare_tunnel_api_token=TOKEN_FULL,
+               cloudflare_tunnel_r2_bucket="mastodon-media",
+               cloudflare_tunnel_r2_custom_domain="media.example.test",
+               cloudflare_tunnel_r2_location_hint="weur",
+               mastodon_stack_s3_access_key_id=KEY_ID, mastodon_stack_s3_secret_access_key=SECRET)
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    emu = Emulator()
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def writes(emu):
+    return [(r["method"], r["route"]) for r in emu.requests if r["method"] in WRITES]
+
+
+def test_the_bucket_is_made_and_its_settings_reach_env_production(tmp_path, emulator):
+    host = dict(R2_HOST, cloudflare_tunnel_api_url=emulator.api_url)
+
+    # Check mode: reads only, and the same settings are handed over.
+    emulator.clear_log()
+    rc, out = playbook(tmp_path, R2_THEN_RENDER, {"laptop": host}, "--check")
+    assert rc == 0, out[-4000:]
+    assert writes(emulator) == []
+    assert not emulator.store.r2_buckets
+
+    rc, out = playbook(tmp_path, R2_THEN_RENDER, {"laptop": host})
+    assert rc == 0, out[-4000:]
+    buckets = [b for b in emulator.store.r2_buckets.values() if b["name"] == "mastodon-media"]
+    assert len(buckets) == 1 and "media.example.test" in buckets[0]["domains"], buckets
+    assert buckets[0]["domains"]["media.example.test"]["enabled"] is True
+
+    planned = json.loads((tmp_path / "laptop.env.planned.json").read_text())
+    actual = json.loads((tmp_path / "laptop.env.actual.json").read_text())
+    # What site.yml's first play hands over before the bucket exists is what Cloudflare gives.
+    assert planned == actual, (planned, actual)
+    assert actual["S3_ENDPOINT"] == "https://%s.r2.cloudflarestorage.com" % ACCOUNT_ID
+
+    values = parse((tmp_path / "laptop.env").read_text())
+    assert values["S3_ENABLED"] == "'true'"
+    assert values["S3_BUCKET"] == "'mastodon-media'"
+    assert values["S3_ALIAS_HOST"] == "'media.example.test'"
+    assert values["S3_ENDPOINT"] == "'https://%s.r2.cloudflarestorage.com'" % ACCOUNT_ID
+    assert values["S3_PERMISSION"] == "''"
+    assert values["AWS_ACCESS_KEY_ID"] == "'%s'" % KEY_ID
+    for secret in (TOKEN_FULL, KEY_ID, "s3-secret-77f0"):
+        assert secret not in out, secret
+
+    # A second run writes nothing at Cloudflare.
+    emulator.clear_log()
+    rc, out = playbook(tmp_path, R2_THEN_RENDER, {"laptop": host})
+    assert rc == 0, out[-4000:]
+    assert writes(emulator) == []
+
+
+# ------------------------------------------------------------------ site.yml's first play
+
+SITE_VALID = {
+    "selfhost_domain": "social.example.org",
+    "selfhost_admin_user": "admin",
+    "selfhost_ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK05CmPYQtL8EQFfIEkFl8WpPjSAyElLclJ+gXT0Ugg8 test"],
+    "selfhost_owner_email": "owner@example.org",
+    "selfhost_cloudflare_account_id": ACCOUNT_ID,
+    "selfhost_cloudflare_api_token": "not-a-real-token-only-for-the-argument-spec-check",
+    "cloudflare_tunnel_r2_bucket": "mastodon-media",
+    "cloudflare_tunnel_r2_custom_domain": "media.example.org",
+}
+
+
+def site_checks(tmp_path, values):
+    inventory = tmp_path / "hosts.json"
+    inventory.write_text(json.dumps({"all": {"children": {"mastodon": {"hosts": {"checkhost": dict(
+        values, ansible_connection="local", ansible_python_interpreter=sys.executable)}}}}}))
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(SITE), "--check",
+                           "--tags", "selfhost_checks_only"], cwd=str(ROOT), env=env(),
+                          capture_output=True, text=True, timeout=600, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_site_refuses_a_bucket_without_the_key_pair_in_the_first_play(tmp_path):
+    rc, out = site_checks(tmp_path, dict(SITE_VALID, mastodon_stack_s3_access_key_id=KEY_ID))
+    assert rc != 0, out[-3000:]
+    assert "mastodon_stack_s3_secret_access_key must both be set" in out, out[-3000:]
+    assert "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" not in out
+    assert KEY_ID not in out and SITE_VALID["selfhost_cloudflare_api_token"] not in out
+
+
+def test_site_accepts_a_bucket_with_the_key_pair(tmp_path):
+    rc, out = site_checks(tmp_path, dict(SITE_VALID, mastodon_stack_s3_access_key_id=KEY_ID,
+                                         mastodon_stack_s3_secret_access_key=SECRET))
+    assert rc == 0, out[-4000:]
+    assert "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" in out
+    assert KEY_ID not in out and "s3-secret-77f0" not in out
