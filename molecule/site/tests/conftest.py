@@ -2,7 +2,7 @@
 
 The Cloudflare side is the project's emulator (a TEST STAND-IN for Cloudflare), running in the
 container selfhost-cf-emulator-site-<distro>; prepare.yml recorded where the controller reaches it in
-emulator.json. Visitors connect to its edge on 127.0.0.1 with HTTPS (a test CA made by
+emulator/emulator.json. Visitors connect to its edge on 127.0.0.1 with HTTPS (a test CA made by
 prepare.yml) and the Host/SNI of the Mastodon domain, as a browser would.
 """
 # pylint: disable=disallowed-name  # "_" for values a test does not look at
@@ -33,7 +33,7 @@ def ephemeral():
 
 @pytest.fixture(scope="session")
 def emulator():
-    return json.loads((ephemeral() / "emulator.json").read_text())
+    return json.loads((ephemeral() / "emulator" / "emulator.json").read_text())
 
 
 def control(emulator, method, sub):
