@@ -4,7 +4,8 @@
 #   make test-all                    the same with the whole matrix ("test" and "test-all")
 #   make venv                        only .venv (the tools to deploy for real)
 #   make demo [D=ubuntu2404] / make demo-clean   the local demo (container + Cloudflare emulator)
-#   make units | lint | sanity | integration | bench   one quality gate
+#   make units | lint | sanity | controller | bench   one quality gate
+#                                    (make integration: the old name of make controller)
 #   make bench-converge              site.yml on the demo: first converge and no-op re-run timed
 #   make bench-flood [D=debian13]    relay flood benchmark (runs the flood scenario, prints figures)
 #   make molecule                    every Molecule scenario
@@ -15,7 +16,7 @@ SHELL := /bin/bash
 RUN := tests/platform/run-tests.sh
 D ?= debian13
 
-.PHONY: test test-all setup venv bench bench-converge bench-flood units integration lint sanity molecule scenario images build demo demo-clean clean help
+.PHONY: test test-all setup venv bench bench-converge bench-flood units controller integration lint sanity molecule scenario images build demo demo-clean clean help
 
 help:
 	@grep '^#   make' Makefile | sed 's/^# //'
@@ -41,8 +42,10 @@ bench-converge:
 bench-flood:
 	@$(RUN) venv >/dev/null && flock /tmp/selfhost-mol-flood.lock .venv/bin/python tests/benchmarks/bench_flood.py --distro $(D)
 
-integration:
-	@$(RUN) integration
+controller:
+	@$(RUN) controller
+
+integration: controller
 
 units:
 	@$(RUN) units

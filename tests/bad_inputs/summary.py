@@ -4,8 +4,8 @@
     python tests/bad_inputs/summary.py         runs the bad-input suites first (project venv)
 
 The suites: tests/unit/plugins/modules/test_bad_inputs.py (every module, against the
-Cloudflare emulator and temporary folders), tests/integration/test_bad_inputs_roles.py (every
-role's validate entry point, through ansible-playbook) and tests/integration/test_ops_scripts.py
+Cloudflare emulator and temporary folders), tests/controller/test_bad_inputs_roles.py (every
+role's validate entry point, through ansible-playbook) and tests/controller/test_ops_scripts.py
 (mastodon-restore and mastodon-backup). Each case records what it observed
 (tests/bad_inputs/recorder.py). Exit status 1 when a figure is not what it must be.
 """
@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITES = ["tests/unit/plugins/modules/test_bad_inputs.py", "tests/integration/test_bad_inputs_roles.py",
-          "tests/integration/test_ops_scripts.py"]
+SUITES = ["tests/unit/plugins/modules/test_bad_inputs.py", "tests/controller/test_bad_inputs_roles.py",
+          "tests/controller/test_ops_scripts.py"]
 
 
 def run_suites(log):

@@ -20,7 +20,7 @@ import collections
 import json
 import urllib.request
 
-WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+from cloudflare_emulator import WRITE_METHODS
 
 
 def _entries(source):

@@ -29,10 +29,14 @@ from .seed import (
     ZONE_NAME,
 )
 
+# The HTTP methods that change Cloudflare's state: a request in the emulator's log with one of
+# them is a write (token verification and every read are GETs).
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
 __all__ = [
     "ACCOUNT_ID", "DEFAULT_SEED", "Emulator", "OTHER_ACCOUNT_ID", "SUB_ZONE_ID",
     "SUB_ZONE_NAME", "TOKEN_ACCOUNT_OWNED", "TOKEN_DISABLED", "TOKEN_EXPIRED", "TOKEN_FULL",
     "TOKEN_INVALID", "TOKEN_NO_DNS_EDIT", "TOKEN_NO_R2_EDIT",
     "TOKEN_NO_TUNNEL_EDIT", "TOKEN_NO_ZONE_READ",
-    "TOKEN_READ_ONLY", "UNRELATED_ZONE_ID", "UNRELATED_ZONE_NAME", "ZONE_ID", "ZONE_NAME",
+    "TOKEN_READ_ONLY", "UNRELATED_ZONE_ID", "UNRELATED_ZONE_NAME", "WRITE_METHODS", "ZONE_ID", "ZONE_NAME",
 ]

@@ -41,66 +41,54 @@ export ANSIBLE_PIPELINING=${ANSIBLE_PIPELINING:-True}  # fewer docker exec calls
 say() { printf '\n==> %s\n' "$*"; }
 running() { [ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 
-make_keys_and_certs() {
-  mkdir -p "$state/keys" "$state/emulator"
+make_keys() {
+  mkdir -p "$state/keys"
   chmod 700 "$state/keys"
   [ -f "$state/keys/id_admin" ] || ssh-keygen -q -t ed25519 -N '' -C admin@selfhost-demo -f "$state/keys/id_admin"
-  local d="$state/emulator"
-  if [ ! -f "$d/edge.pem" ]; then
-    # A test CA for the emulated edge's HTTPS (a real visitor sees Cloudflare's certificate).
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-      -subj "/CN=Cloudflare emulator edge demo CA (not Cloudflare)" \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -keyout "$d/edge-ca.key" -out "$d/edge-ca.pem" 2>/dev/null
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-      -subj "/CN=$domain" -keyout "$d/edge.key" -out "$d/edge.csr" 2>/dev/null
-    printf 'subjectAltName=DNS:%s,DNS:*.example.test\nextendedKeyUsage=serverAuth\n' "$domain" >"$d/edge.ext"
-    openssl x509 -req -in "$d/edge.csr" -CA "$d/edge-ca.pem" -CAkey "$d/edge-ca.key" \
-      -CAcreateserial -days 825 -extfile "$d/edge.ext" -out "$d/edge.pem" 2>/dev/null
-    chmod 644 "$d/edge.key"  # read by the emulator container; a demo key of a stand-in
-  fi
 }
 
 start_network() {
   docker network inspect "$network" >/dev/null 2>&1 || docker network create "$network" >/dev/null
 }
 
-start_emulator() {
-  if running "$emulator"; then echo "$emulator: already running"; return; fi
-  docker rm -f "$emulator" >/dev/null 2>&1 || true
-  docker run -d --name "$emulator" --network "$network" \
-    --label selfhost.mastodon="demo: Cloudflare emulator (test stand-in)" \
-    -p "127.0.0.1:$api_port:8787" -p "127.0.0.1:$edge_port:8443" \
-    -v "$root/tests/cloudflare_emulator:/opt/cloudflare_emulator:ro" \
-    -v "$state/emulator:/opt/demo:rw" \
-    "$image" python3 /opt/cloudflare_emulator/emulator.py --host 0.0.0.0 \
-      --api-port 8787 --edge-port 8443 --connector-port 7844 \
-      --state-file /opt/demo/state.json \
-      --edge-cert /opt/demo/edge.pem --edge-key /opt/demo/edge.key --verbose >/dev/null
-  for _ in $(seq 1 30); do
-    curl -fsS "http://127.0.0.1:$api_port/client/v4/__emulator__/state" >/dev/null 2>&1 && break
-    sleep 1
-  done
+start_emulator() {  # the same playbook as the site scenario's prepare; its state is kept
+  ansible-playbook tests/cloudflare_emulator/container.yml \
+    -e cloudflare_emulator_name="$emulator" -e cloudflare_emulator_network="$network" \
+    -e cloudflare_emulator_dir="$state/emulator" -e cloudflare_emulator_image="$image" \
+    -e cloudflare_emulator_api_port="$api_port" -e cloudflare_emulator_edge_port="$edge_port" \
+    -e cloudflare_emulator_keep_state=true -e cloudflare_emulator_domain="$domain" \
+    -e "cloudflare_emulator_label='demo: Cloudflare emulator (test stand-in)'"
   echo "$emulator: API http://127.0.0.1:$api_port/client/v4, edge https://127.0.0.1:$edge_port"
+}
+
+platform_args() {  # docker run flags for the platform of .config/molecule/config.yml, one a line
+  python - "$root/.config/molecule/config.yml" <<'PY'
+import sys
+import yaml
+with open(sys.argv[1], encoding="utf-8") as f:
+    platform = yaml.safe_load(f)["platforms"][0]
+args = ["--cgroupns", platform["cgroupns_mode"]]
+# The volumes without environment references (the apt cache folder is the demo's own).
+args += [a for v in platform["volumes"] if "$" not in v for a in ("-v", v)]
+args += [a for t in platform["tmpfs"] for a in ("--tmpfs", t)]
+args += [a for o in platform["security_opts"] for a in ("--security-opt", o)]
+args += [a for c in platform["capabilities"] for a in ("--cap-add", c)]
+print("\n".join(args))
+PY
 }
 
 start_laptop() {
   if running "$laptop"; then echo "$laptop: already running"; return; fi
   docker rm -f "$laptop" >/dev/null 2>&1 || true
   mkdir -p "$apt_cache"
-  # The platform settings of .config/molecule/config.yml (systemd as PID 1, no privileged).
-  local caps=(AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND CHOWN DAC_OVERRIDE
-    DAC_READ_SEARCH FOWNER FSETID IPC_LOCK IPC_OWNER KILL LEASE LINUX_IMMUTABLE MAC_ADMIN
-    MAC_OVERRIDE MKNOD NET_ADMIN NET_BIND_SERVICE NET_BROADCAST NET_RAW SETFCAP SETGID SETPCAP
-    SETUID SYSLOG SYS_ADMIN SYS_BOOT SYS_CHROOT SYS_MODULE SYS_NICE SYS_PACCT SYS_PTRACE
-    SYS_RAWIO SYS_TIME SYS_TTY_CONFIG WAKE_ALARM)
+  # The platform every scenario uses (systemd as PID 1, no privileged), read from its one
+  # definition in .config/molecule/config.yml.
   local args=()
-  for c in "${caps[@]}"; do args+=(--cap-add "$c"); done
+  mapfile -t args < <(platform_args)
+  [ ${#args[@]} -gt 0 ] || { echo "no platform settings in .config/molecule/config.yml" >&2; return 1; }
   docker run -d --name "$laptop" --hostname mastodon --network "$network" \
     --label selfhost.mastodon="demo: the laptop" \
-    --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw -v "$apt_cache:/var/cache/apt/archives:rw" \
-    --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    -v "$apt_cache:/var/cache/apt/archives:rw" \
     "${args[@]}" "$image" /lib/systemd/systemd >/dev/null
   for _ in $(seq 1 30); do
     docker exec "$laptop" systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded' && break
@@ -112,12 +100,12 @@ start_laptop() {
 up() {
   local start=$SECONDS
   say "Stand-ins: Cloudflare emulator (not Cloudflare), connector stand-in (not cloudflared), Mastodon TEST DOUBLE (offline, not Mastodon)"
-  make_keys_and_certs
+  make_keys
   start_network
   start_emulator
   start_laptop
-  say "Preparing the Mastodon TEST DOUBLE's local git repository in the laptop (molecule/mastodon_stack/prepare.yml)"
-  MOLECULE_PROJECT_DIRECTORY="$root" ansible-playbook -i inventories/demo molecule/mastodon_stack/prepare.yml
+  say "Preparing the Mastodon TEST DOUBLE's local git repository in the laptop (tests/mastodon_double/prepare.yml)"
+  ansible-playbook -i inventories/demo tests/mastodon_double/prepare.yml
   say "ansible-playbook -i inventories/demo playbooks/site.yml"
   local site_start=$SECONDS
   ansible-playbook -i inventories/demo playbooks/site.yml

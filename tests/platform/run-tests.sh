@@ -8,7 +8,7 @@
 #   tests/platform/run-tests.sh all-matrix          the same with the whole matrix (make test-all)
 #   tests/platform/run-tests.sh setup               venv, container engine, base images
 #   tests/platform/run-tests.sh venv                only the venv (enough to deploy for real)
-#   tests/platform/run-tests.sh lint | sanity | units | integration | bench
+#   tests/platform/run-tests.sh lint | sanity | units | controller | bench
 #   tests/platform/run-tests.sh molecule [SCENARIO[:DISTRO] ...]
 #
 # Which scenario runs on which distribution: tests/platform/matrix.yml.
@@ -154,14 +154,14 @@ gate_units() {
   return "$rc"
 }
 
-gate_integration() {  # packaging and other controller-side tests, in the project venv
+gate_controller() {  # tests/controller: packaging and other controller-side tests, in the project venv
   mkdir -p "$junit" "$build"
   local log="$build/bad-inputs.jsonl" rc
   rm -f "$log"
   # The module bad-input cases run here too (also in units), so that the figures cover both.
-  SELFHOST_BAD_INPUTS_LOG=$log python -m pytest tests/integration \
+  SELFHOST_BAD_INPUTS_LOG=$log python -m pytest tests/controller \
     tests/unit/plugins/modules/test_bad_inputs.py -q -p no:cacheprovider \
-    --junitxml="$junit/integration.xml" -o junit_suite_name=integration
+    --junitxml="$junit/controller.xml" -o junit_suite_name=controller
   rc=$?
   [ -s "$log" ] && { python tests/bad_inputs/summary.py "$log" || rc=1; }
   return "$rc"
@@ -287,7 +287,8 @@ main() {
     sanity) run_stage "setup: venv" setup_venv && gate "ansible-test sanity" gate_sanity; rc=$? ;;
     units) run_stage "setup: venv" setup_venv && gate "ansible-test units" gate_units; rc=$? ;;
     bench) run_stage "setup: venv" setup_venv && gate "benchmark: API request counts" gate_bench; rc=$? ;;
-    integration) run_stage "setup: venv" setup_venv && gate "pytest tests/integration" gate_integration; rc=$? ;;
+    controller|integration)  # "integration": the name before tests/integration became tests/controller
+      run_stage "setup: venv" setup_venv && gate "pytest tests/controller" gate_controller; rc=$? ;;
     molecule)
       if ! setup_all "$@"; then summary; exit 1; fi
       stage_molecule "$@"; rc=$? ;;
@@ -297,10 +298,10 @@ main() {
       gate "ansible-lint (production)" gate_lint || rc=1
       gate "ansible-test sanity" gate_sanity || rc=1
       gate "ansible-test units" gate_units || rc=1
-      gate "pytest tests/integration" gate_integration || rc=1
+      gate "pytest tests/controller" gate_controller || rc=1
       gate "benchmark: API request counts" gate_bench || rc=1
       stage_molecule || rc=1 ;;
-    *) echo "usage: $0 all|all-matrix|setup|venv|lint|sanity|units|integration|bench|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
+    *) echo "usage: $0 all|all-matrix|setup|venv|lint|sanity|units|controller|bench|molecule [SCENARIO[:DISTRO] ...]" >&2; exit 2 ;;
   esac
   case "$what" in setup|venv) ;; *) summary ;; esac
   [ ${#failed_names[@]} -eq 0 ] || { echo "failed stages: ${failed_names[*]}"; rc=1; }

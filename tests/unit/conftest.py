@@ -152,11 +152,9 @@ def run_module(monkeypatch):
     return run
 
 
-WRITE_METHODS = ('POST', 'PUT', 'PATCH', 'DELETE')
-
-
 def api_writes(emu):
     """Write requests in the emulator's request log (token verification is a GET)."""
+    from cloudflare_emulator import WRITE_METHODS
     return [r for r in emu.requests if r['method'] in WRITE_METHODS]
 
 

@@ -11,16 +11,14 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.ansible_cli import ansible_playbook
 
 from test_base_os import ADMIN, PORT, container_ip, ssh_key, ssh_password
 
 SCENARIO = Path(__file__).resolve().parent.parent
-PROJECT = SCENARIO.parent.parent
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 WATCHED = [
     "/etc/ssh/sshd_config",
@@ -31,30 +29,9 @@ WATCHED = [
 ]
 
 
-def inventory():
-    path = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if path and Path(path).exists():
-        return str(Path(path).parent)
-    return str(EPHEMERAL / "inventory")
-
-
 def run_playbook(extra_vars, extra_args=()):
-    env = dict(os.environ)
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(PROJECT / ".build" / "collections")
-    env["ANSIBLE_ROLES_PATH"] = str(PROJECT / "roles")
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["ANSIBLE_FORCE_COLOR"] = "0"
-    env["ANSIBLE_HOST_KEY_CHECKING"] = "False"
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    result = subprocess.run(
-        [str(playbook), "-i", inventory(), *extra_args, str(SCENARIO / "negative.yml"),
-         "-e", json.dumps(extra_vars)],
-        capture_output=True, text=True, env=env, timeout=600, cwd=str(SCENARIO), check=False,
-    )
-    # No colour codes between the words the tests look for.
-    result.stdout = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
-    result.stderr = re.sub(r"\x1b\[[0-9;]*m", "", result.stderr)
-    return result
+    return ansible_playbook(SCENARIO / "negative.yml", *extra_args, "-e", json.dumps(extra_vars),
+                            timeout=600)
 
 
 def fingerprint(host, skip=None):

@@ -11,13 +11,11 @@ import json
 import os
 import re
 import secrets
-import subprocess
-import sys
 
 import pytest
+from support.ansible_cli import ansible_module, ansible_playbook
 
 PROJECT = os.environ["MOLECULE_PROJECT_DIRECTORY"]
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 LIVE = "/home/mastodon/live"
 MEDIA = f"{LIVE}/public/system"
 ENV_FILE = f"{LIVE}/.env.production"
@@ -31,42 +29,17 @@ STAMP = re.compile(r"/var/backups/mastodon/\d{8}T\d{6}Z")
 REDIS_CLI = ("REDISCLI_AUTH=$(sed -n 's/^REDIS_PASSWORD=//p' /etc/mastodon/secrets.env) "
              "redis-cli --no-auth-warning")
 
-sys.path.insert(0, os.path.join(PROJECT, "tests"))
 
-
-def playbook(name, *extra, env=None, callback=None):
+def playbook(name, *extra, env=None):
     """Run playbooks/<name>.yml against the scenario's inventory; return the CompletedProcess."""
-    run_env = dict(os.environ)
-    run_env.update({
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(PROJECT, ".build", "collections"),
-        "ANSIBLE_ROLES_PATH": os.path.join(PROJECT, "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_HOST_KEY_CHECKING": "false",
-    })
-    if callback:
-        run_env["ANSIBLE_STDOUT_CALLBACK"] = callback
-    run_env.update(env or {})
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-           "-i", os.path.join(EPHEMERAL, "inventory"),
-           os.path.join(PROJECT, "playbooks", f"{name}.yml"),
-           "-e", "mastodon_ops_hosts=all", *extra]
-    run = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=1200,
-                         stdin=subprocess.DEVNULL, check=False)
-    # What a person sees: ansible-core 2.19 prints task errors on stderr.
-    run.output = run.stdout + run.stderr
-    return run
+    return ansible_playbook(os.path.join(PROJECT, "playbooks", f"{name}.yml"),
+                            "-e", "mastodon_ops_hosts=all", *extra, env=env)
 
 
 def adhoc(module, args, env):
     """Run a collection module on the controller (the Cloudflare modules run there)."""
-    run_env = dict(os.environ)
-    run_env.update({"ANSIBLE_COLLECTIONS_PATH": os.path.join(PROJECT, ".build", "collections")})
-    run_env.update(env)
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost",
-           "-m", module, "-a", json.dumps(args)]
-    out = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=120, check=False)
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = ansible_module(module, args, env=env, timeout=120)
+    assert out.returncode == 0, out.output
     return out
 
 
@@ -324,7 +297,7 @@ def test_upgrade_between_releases_in_the_guide_order(host):
     before_log = len(invocations(host))
     before_backups = backups(host)
     run = playbook("upgrade", "-e", "mastodon_ops_upgrade_version=v4.9.1-double",
-                   callback="ansible.posix.json")
+                   env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr
 
     # The order of the steps, as Ansible ran them.

@@ -12,11 +12,10 @@ for tests/benchmarks/bench_flood.py.
 import json
 import os
 import re
-import subprocess
-import sys
 from datetime import datetime, timezone
 
 import pytest
+from support.ansible_cli import ansible_playbook
 
 PROJECT = os.environ["MOLECULE_PROJECT_DIRECTORY"]
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
@@ -25,7 +24,7 @@ CACHE = f"{LIVE}/public/system/cache"
 GUARD_LOG = "/var/log/mastodon-ops/flood-guard.log"
 MARKER = "/var/lib/mastodon-ops/flood-guard.tripped"
 SAMPLES = "/tmp/relay-simulator.samples"
-FLOOR_MB = 16      # mastodon_ops_flood_guard_min_free_mb in molecule.yml
+FLOOR_MB = 16      # mastodon_ops_flood_guard_min_free_mb in group_vars/all/main.yml
 CACHE_CAP_MB = 24  # mastodon_ops_flood_guard_cache_cap_mb
 RATE_MB_S = 2.0
 # redis-cli with the password from the secrets file, through the environment (never argv).
@@ -35,21 +34,8 @@ JOBS_S = 60.0
 RESULTS = os.environ.get("FLOOD_RESULTS", os.path.join(EPHEMERAL, "flood-results.json"))
 
 
-def ansible_playbook(path, *extra):
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(PROJECT, ".build", "collections"),
-        "ANSIBLE_ROLES_PATH": os.path.join(PROJECT, "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_PIPELINING": "1",
-    })
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-           "-i", os.path.join(EPHEMERAL, "inventory"), path, "-e", "mastodon_ops_hosts=all", *extra]
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200,
-                         stdin=subprocess.DEVNULL, check=False)
-    run.output = run.stdout + run.stderr
-    return run
+def playbook(path, *extra):
+    return ansible_playbook(path, "-e", "mastodon_ops_hosts=all", *extra, env={"ANSIBLE_PIPELINING": "1"})
 
 
 def relay_states(host):
@@ -148,7 +134,7 @@ def test_guard_log_tells_the_story(host, flood):
 
 
 def test_relays_stay_disabled_after_a_reconverge(host, flood):
-    run = ansible_playbook(os.path.join(PROJECT, "molecule", "flood", "converge.yml"))
+    run = playbook(os.path.join(PROJECT, "molecule", "flood", "converge.yml"))
     assert run.returncode == 0, run.output[-5000:]
     assert "The flood guard has tripped" in run.output
     assert relay_states(host) == ["https://relay.example.test/inbox|0"]
@@ -156,20 +142,20 @@ def test_relays_stay_disabled_after_a_reconverge(host, flood):
 
 
 def test_status_shows_the_tripped_guard(host, flood):
-    run = ansible_playbook(os.path.join(PROJECT, "playbooks", "status.yml"))
+    run = playbook(os.path.join(PROJECT, "playbooks", "status.yml"))
     assert run.returncode != 0
     assert "FAIL flood guard TRIPPED since " in run.output
     assert "the listed relays stay disabled until ansible-playbook playbooks/flood_guard_reset.yml" in run.output
 
 
 def test_reset_clears_the_marker_and_enables_the_relays(host, flood):
-    run = ansible_playbook(os.path.join(PROJECT, "playbooks", "flood_guard_reset.yml"))
+    run = playbook(os.path.join(PROJECT, "playbooks", "flood_guard_reset.yml"))
     assert run.returncode == 0, run.output[-5000:]
     assert not host.file(MARKER).exists
     assert relay_states(host) == ["https://relay.example.test/inbox|1"]
     assert "reset: marker cleared" in host.file(GUARD_LOG).content_string
     # A second reset has nothing to clear and changes nothing.
-    again = ansible_playbook(os.path.join(PROJECT, "playbooks", "flood_guard_reset.yml"))
+    again = playbook(os.path.join(PROJECT, "playbooks", "flood_guard_reset.yml"))
     assert again.returncode == 0 and "changed=0" in again.output, again.output[-3000:]
 
 

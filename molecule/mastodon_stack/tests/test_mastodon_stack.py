@@ -298,7 +298,7 @@ def test_retention_settings_set_once(host):
     assert len(runs) == 1  # the idempotence run found them set
 
 
-# Exactly what the inventory (molecule.yml) sets; an unquoted or double-quoted line would lose
+# Exactly what the inventory (group_vars/all/main.yml) sets; an unquoted or double-quoted line would lose
 # the comment, expand $HOME/${HOME}, run $(id) or eat the backslashes and quotes.
 TRICKY = {
     "SMTP_PASSWORD": 'p#ss $HOME ${HOME} $(id) \\back\\slash "dq" end',

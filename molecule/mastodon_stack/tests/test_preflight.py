@@ -8,35 +8,21 @@ last case moves the server to v4.9.1-double.
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
+from support.ansible_cli import ansible_playbook
+
 SCENARIO = Path(__file__).resolve().parent.parent
-PROJECT = SCENARIO.parent.parent
-EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 LIVE = "/home/mastodon/live"
 INVOCATIONS = LIVE + "/log/double-invocations.log"
 STAMPS = "/home/mastodon/.mastodon-stack"
 
 
 def run_role(extra_vars):
-    env = dict(os.environ)
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(PROJECT / ".build" / "collections")
-    env["ANSIBLE_ROLES_PATH"] = str(PROJECT / "roles")
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["ANSIBLE_FORCE_COLOR"] = "0"
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    inventory = str(Path(inventory).parent) if inventory and Path(inventory).exists() else str(EPHEMERAL / "inventory")
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    result = subprocess.run(
-        [str(playbook), "-i", inventory, str(SCENARIO / "negative.yml"), "-e", json.dumps(extra_vars)],
-        capture_output=True, text=True, env=env, timeout=900, cwd=str(SCENARIO), check=False,
-    )
+    result = ansible_playbook(SCENARIO / "negative.yml", "-e", json.dumps(extra_vars), timeout=900)
     # One text as a person reads it, the messages' line wrapping undone.
-    result.output = re.sub(r"\s+", " ", re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr))
+    result.output = re.sub(r"\s+", " ", result.output)
     return result
 
 

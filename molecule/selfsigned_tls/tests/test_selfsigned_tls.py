@@ -7,11 +7,10 @@ certificates) with Python's ssl module, the way a client holding the published C
 
 import datetime
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from support.ansible_cli import ansible_playbook
 
 DOMAIN = "mastodon.example.test"
 NAMES = {DOMAIN, "www.mastodon.example.test", "*.files.mastodon.example.test"}
@@ -295,14 +294,8 @@ def test_force_replaces_certbot_links_but_not_the_archive(host):
 
 # --- the role run by hand, as a user would see it -----------------------------------------------
 
-def ansible_playbook(*args):
-    env = dict(os.environ)
-    cmd = ["ansible-playbook", "-i", env["MOLECULE_INVENTORY_FILE"], *args]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
-
-
 def test_foreign_run_says_it_leaves_the_certificate_alone():
-    result = ansible_playbook(str(SCENARIO / "foreign.yml"))
+    result = ansible_playbook(SCENARIO / "foreign.yml", timeout=600)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert out.count("NOT touching") == 2, out
@@ -313,7 +306,7 @@ def test_foreign_run_says_it_leaves_the_certificate_alone():
 
 
 def test_invalid_domain_fails_before_any_change(host):
-    result = ansible_playbook(str(SCENARIO / "foreign.yml"), "-e", "selfsigned_tls_domain=Not_A..Name")
+    result = ansible_playbook(SCENARIO / "foreign.yml", "-e", "selfsigned_tls_domain=Not_A..Name", timeout=600)
     assert result.returncode != 0
     out = result.stdout + result.stderr
     # The validate entry point names the variable and says that nothing changed.

@@ -2,7 +2,7 @@
 
 The Cloudflare side is the project's emulator (a TEST STAND-IN for Cloudflare), running in the
 container selfhost-cf-emulator-site-<distro>; prepare.yml recorded where the controller reaches it in
-emulator.json. Visitors connect to its edge on 127.0.0.1 with HTTPS (a test CA made by
+emulator/emulator.json. Visitors connect to its edge on 127.0.0.1 with HTTPS (a test CA made by
 prepare.yml) and the Host/SNI of the Mastodon domain, as a browser would.
 """
 # pylint: disable=disallowed-name  # "_" for values a test does not look at
@@ -19,26 +19,21 @@ from pathlib import Path
 
 import pytest
 
+from cloudflare_emulator import TOKEN_FULL as API_TOKEN  # the seeded test token the inventory uses
+
 DOMAIN = "social.example.test"
 EMULATOR_CONTAINER = "selfhost-cf-emulator-site-" + (os.environ.get("SELFHOST_DISTRO") or "debian13")
-API_TOKEN = "emu-user-token-full-000000000000000000000"  # the emulator's seeded test token
-ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 TOKEN_FILE = "/etc/cloudflared/tunnel-token"
 CA_FILE = f"/etc/ssl/selfhost/{DOMAIN}-origin.pem"
-WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def ephemeral():
     return Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 
 
-def project():
-    return Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-
-
 @pytest.fixture(scope="session")
 def emulator():
-    return json.loads((ephemeral() / "emulator.json").read_text())
+    return json.loads((ephemeral() / "emulator" / "emulator.json").read_text())
 
 
 def control(emulator, method, sub):
@@ -81,29 +76,6 @@ def visit_until(emulator, path, want, timeout=60):
         time.sleep(1)
 
 
-def ansible_env(log_path=None):
-    """The environment molecule gives ansible-playbook, for runs started by the tests."""
-    env = dict(os.environ)
-    cfg = ephemeral() / "ansible.cfg"
-    if cfg.exists():
-        env["ANSIBLE_CONFIG"] = str(cfg)
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(project() / ".build" / "collections")
-    env["ANSIBLE_ROLES_PATH"] = str(project() / "roles")
-    env["ANSIBLE_FORCE_COLOR"] = "0"
-    env["ANSIBLE_NOCOLOR"] = "1"
-    if log_path:
-        env["ANSIBLE_LOG_PATH"] = str(log_path)
-    else:
-        env.pop("ANSIBLE_LOG_PATH", None)
-    return env
-
-
-def inventory():
-    # The folder molecule passes to ansible-playbook (hosts file plus group_vars), not
-    # MOLECULE_INVENTORY_FILE, which lacks the scenario's group "mastodon".
-    return str(ephemeral() / "inventory")
-
-
 def ansible_log_runs():
     """The scenario's ansible.log split into runs: list of (pid, first_ts, last_ts, text)."""
     runs = {}
@@ -125,7 +97,9 @@ def ansible_log_runs():
 
 
 def site_runs():
-    """The runs of the site playbook (converge), in order."""
+    """The runs of the site playbook, in order: Molecule's converge, its idempotence step and
+    side_effect.yml's converge in verify mode (each ansible-playbook run Molecule starts is
+    logged to ansible.log, molecule.yml's ANSIBLE_LOG_PATH)."""
     return [run for run in ansible_log_runs()
             if "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" in run[3]]
 

@@ -7,30 +7,15 @@ but safely: --check, and --tags selfhost_checks_only so that only tasks tagged "
 (fact gathering, the site's checks and the roles' argument-spec validation); every task that
 could change something is skipped by the tag filter even if a check wrongly passed.
 """
-import os
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from support.ansible_cli import ROOT, ansible_playbook
+
 SITE = ROOT / "playbooks" / "site.yml"
 ROLES = ("base_os", "selfsigned_tls", "mastodon_stack", "cloudflare_tunnel")
-
-
-def env():
-    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
-                ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_FORCE_COLOR="0",
-                ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
-
-
-def playbook(*args, cwd=ROOT):
-    proc = subprocess.run([str(BIN / "ansible-playbook"), *args], cwd=cwd, env=env(),
-                          capture_output=True, text=True, check=False, timeout=600)
-    return proc.returncode, proc.stdout + proc.stderr
 
 
 VALID = {
@@ -54,7 +39,8 @@ def checks_only(tmp_path, overrides=None, drop=()):
     inventory.write_text(yaml.safe_dump({"all": {"children": {"mastodon": {"hosts": {
         "checkhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                       **values}}}}}}))
-    return playbook("-i", str(inventory), str(SITE), "--check", "--tags", "selfhost_checks_only")
+    run = ansible_playbook(SITE, "--check", "--tags", "selfhost_checks_only", inventory=inventory, timeout=600)
+    return run.returncode, run.output
 
 
 def recap_changed(output):
@@ -63,8 +49,8 @@ def recap_changed(output):
 
 @pytest.mark.parametrize("target", [str(SITE), "selfhost.mastodon.site"])
 def test_site_playbook_syntax(target):
-    rc, out = playbook("--syntax-check", "-i", "localhost,", target)
-    assert rc == 0, out
+    run = ansible_playbook(target, "--syntax-check", inventory="localhost,", timeout=600)
+    assert run.returncode == 0, run.output
 
 
 def test_site_runs_the_roles_in_the_story_order():
@@ -93,12 +79,13 @@ def test_the_example_inventory_passes_every_check(tmp_path, monkeypatch):
     (tmp_path / ".ssh").mkdir()
     (tmp_path / ".ssh" / "id_ed25519.pub").write_text(VALID["selfhost_ssh_authorized_keys"][0] + "\n")
     monkeypatch.setenv("HOME", str(tmp_path))
-    rc, out = playbook("-i", "inventories/example", str(SITE), "--check", "--tags",
-                       "selfhost_checks_only", "-e", "ansible_connection=local",
-                       "-e", f"ansible_python_interpreter={sys.executable}",
-                       "-e", "vault_cloudflare_api_token=stand-in", "-e", "vault_smtp_password=stand-in")
-    assert rc == 0, out[-4000:]
-    assert set(recap_changed(out)) == {0}
+    run = ansible_playbook(SITE, "--check", "--tags", "selfhost_checks_only",
+                           "-e", "ansible_connection=local",
+                           "-e", f"ansible_python_interpreter={sys.executable}",
+                           "-e", "vault_cloudflare_api_token=stand-in", "-e", "vault_smtp_password=stand-in",
+                           inventory="inventories/example", timeout=600)
+    assert run.returncode == 0, run.output[-4000:]
+    assert set(recap_changed(run.output)) == {0}
 
 
 @pytest.mark.parametrize("case,overrides,drop,message", [

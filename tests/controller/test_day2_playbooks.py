@@ -7,29 +7,19 @@ purpose, so any task that reached it would fail differently).
 
 import os
 import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.dirname(sys.executable)
+from support.ansible_cli import ROOT, ansible_playbook
+
 PLAYBOOKS = ["backup", "restore", "upgrade", "status", "teardown", "flood_guard_reset"]
-
-
-def _env():
-    env = dict(os.environ)
-    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, ".build", "collections")
-    env["ANSIBLE_NOCOLOR"] = "1"
-    return env
 
 
 @pytest.mark.parametrize("name", PLAYBOOKS)
 def test_playbook_syntax(name):
-    out = subprocess.run(
-        [os.path.join(BIN, "ansible-playbook"), "--syntax-check", "-i", "localhost,",
-         os.path.join(ROOT, "playbooks", f"{name}.yml")],
-        env=_env(), capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = ansible_playbook(ROOT / "playbooks" / f"{name}.yml", "--syntax-check", inventory="localhost,",
+                           timeout=600)
+    assert out.returncode == 0, out.output
 
 
 @pytest.mark.parametrize("script", ["mastodon-backup", "mastodon-restore"])
@@ -51,11 +41,7 @@ def test_teardown_refuses_without_confirmation(tmp_path):
     inventory.write_text(
         "all:\n  children:\n    mastodon:\n      hosts:\n"
         "        unreachable.invalid:\n          ansible_host: 192.0.2.1\n")
-    out = subprocess.run(
-        [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory),
-         os.path.join(ROOT, "playbooks", "teardown.yml")],
-        env=_env(), capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
-        timeout=120)
+    out = ansible_playbook(ROOT / "playbooks" / "teardown.yml", inventory=inventory, timeout=120)
     assert out.returncode != 0
     assert "Teardown not confirmed: nothing was changed" in out.stdout, out.stdout + out.stderr
     assert "UNREACHABLE" not in out.stdout
@@ -65,10 +51,7 @@ def test_teardown_wrong_answer_is_refused(tmp_path):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("all:\n  children:\n    mastodon:\n      hosts:\n        h1:\n"
                          "          ansible_host: 192.0.2.1\n")
-    out = subprocess.run(
-        [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), "-e", "confirm_teardown=y",
-         os.path.join(ROOT, "playbooks", "teardown.yml")],
-        env=_env(), capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
-        timeout=120)
+    out = ansible_playbook(ROOT / "playbooks" / "teardown.yml", "-e", "confirm_teardown=y",
+                           inventory=inventory, timeout=120)
     assert out.returncode != 0
     assert "Teardown not confirmed" in out.stdout, out.stdout + out.stderr

@@ -7,19 +7,15 @@ One ansible-playbook run per role: every case is a host of its own in a generate
 each host's result; the raw output is searched for the secrets.
 """
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-PLAYBOOK = Path(__file__).resolve().parent / "files" / "validate_only.yml"
-sys.path.insert(0, str(ROOT / "tests"))
+from bad_inputs.recorder import record
+from support.ansible_cli import ansible_playbook
 
-from bad_inputs.recorder import record  # noqa: E402
+PLAYBOOK = Path(__file__).resolve().parent / "files" / "validate_only.yml"
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK05CmPYQtL8EQFfIEkFl8WpPjSAyElLclJ+gXT0Ugg8 test"
 PRIVATE = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
@@ -298,15 +294,10 @@ def outcomes(tmp_path_factory):
                                            ansible_python_interpreter=sys.executable) for r in ROLES}
         inventory = tmp / ("inventory-%s.json" % role)
         inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
-                   ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_RETRY_FILES_ENABLED="0",
-                   HOME=str(tmp), SSH_AUTH_SOCK="")
-        env.pop("SSH_AUTH_SOCK")
-        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), "--check",
-                               "--forks", "10", str(PLAYBOOK)], capture_output=True, text=True,
-                              env=env, cwd=str(ROOT), timeout=900, check=False)
-        raw = proc.stdout + proc.stderr
+        proc = ansible_playbook(PLAYBOOK, "--check", "--forks", "10", inventory=inventory, timeout=900,
+                                env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+                                     "HOME": str(tmp), "SSH_AUTH_SOCK": None})
+        raw = proc.output
         data = json.loads(proc.stdout)
         for host in hosts:
             facts = {"failed": False, "msgs": [], "accepted": False, "changed": False}

@@ -10,17 +10,15 @@ import hashlib
 import io
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from bad_inputs.recorder import record
+
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "roles" / "mastodon_ops" / "files"
-sys.path.insert(0, str(ROOT / "tests"))
-
-from bad_inputs.recorder import record  # noqa: E402
 
 SECRET = "SECRET_KEY_BASE=" + "5ec7e7" * 20
 STANDINS = ["systemctl", "runuser", "redis-cli", "install", "dropdb", "createdb", "pg_restore",
