@@ -99,11 +99,13 @@ class Emulator:
 
     def stop(self):
         """Stop serving, drop connector connections and save the state file."""
-        if self.connector_server:
-            self.connector_server.drop_all()
+        # Stop accepting first, then drop the connectors: dropped first, a connector could dial
+        # back in the moment before the listener closes and keep a live control connection.
         for server in self._servers:
             server.shutdown()
             server.server_close()
+        if self.connector_server:
+            self.connector_server.drop_all()
         for thread in self._threads:
             thread.join(timeout=5)
         self._servers, self._threads = [], []
