@@ -28,7 +28,7 @@ TEMPLATE = ROOT / "roles" / "mastodon_stack" / "templates" / "env.production.j2"
 SITE = ROOT / "playbooks" / "site.yml"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL, Emulator  # noqa: E402
+from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL, WRITE_METHODS, Emulator  # noqa: E402
 
 KEY_ID = "s3-keyid-91ab-not-real"
 SECRET = "s3-secret-77f0-not-real$#'x"
@@ -193,21 +193,16 @@ R2_HOST = dict(STACK, cloudflare_tunnel_hostname="social.example.test",
                cloudflare_tunnel_r2_custom_domain="media.example.test",
                cloudflare_tunnel_r2_location_hint="weur",
                mastodon_stack_s3_access_key_id=KEY_ID, mastodon_stack_s3_secret_access_key=SECRET)
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 @pytest.fixture(scope="module")
 def emulator():
-    emu = Emulator()
-    emu.start()
-    try:
+    with Emulator() as emu:
         yield emu
-    finally:
-        emu.stop()
 
 
 def writes(emu):
-    return [(r["method"], r["route"]) for r in emu.requests if r["method"] in WRITES]
+    return [(r["method"], r["route"]) for r in emu.requests if r["method"] in WRITE_METHODS]
 
 
 def test_the_bucket_is_made_and_its_settings_reach_env_production(tmp_path, emulator):
