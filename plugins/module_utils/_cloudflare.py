@@ -614,6 +614,22 @@ class CloudflareModuleHelper(object):
         except CloudflareError as exc:
             self.fail(exc, permission)
 
+    def require_zone(self, hostname, zone=None, why='Add the zone to the account'):
+        """The account's zone that holds hostname; fails the module when there is none."""
+        try:
+            found = self.client.find_zone(hostname, zone)
+        except CloudflareError as exc:
+            if exc.call is None:
+                self.module.fail_json(msg=exc.msg)
+            self.fail(exc, PERM_ZONE_READ)
+        if found is None:
+            self.module.fail_json(
+                msg='No zone of account %s contains %s%s. %s, or give the token "%s" on it '
+                    '(Cloudflare lists only zones the token may read).'
+                    % (self.client.account_id, hostname,
+                       ' (looked for zone %s)' % zone if zone else '', why, PERM_ZONE_READ))
+        return found
+
     def fail(self, exc, permission=None, **result):
         msg = exc.msg
         if exc.is_invalid_request:

@@ -222,7 +222,6 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare impo
     CODE_R2_BUCKET_EXISTS,
     CODE_R2_BUCKET_NOT_EMPTY,
     PERM_R2,
-    PERM_ZONE_READ,
     R2_JURISDICTIONS,
     R2_LOCATION_HINTS,
     R2_MIN_TLS,
@@ -294,20 +293,9 @@ class R2Bucket(object):
         return bucket, domains
 
     def find_zone(self, hostname):
-        try:
-            zone = self.client.find_zone(hostname, self.params['custom_domain_zone'])
-        except CloudflareError as exc:
-            if exc.call is None:
-                self.module.fail_json(msg=exc.msg)
-            self.fail(exc, PERM_ZONE_READ)
-        if zone is None:
-            self.module.fail_json(
-                msg='No zone of account %s contains %s%s. An R2 custom domain must be in a zone '
-                    'of the bucket\'s account; add the zone, or give the token "%s" on it.'
-                    % (self.client.account_id, hostname,
-                       ' (looked for zone %s)' % self.params['custom_domain_zone']
-                       if self.params['custom_domain_zone'] else '', PERM_ZONE_READ))
-        return zone
+        return self.helper.require_zone(
+            hostname, self.params['custom_domain_zone'],
+            why="An R2 custom domain must be in a zone of the bucket's account; add the zone")
 
     # ---------------------------------------------------------------- run
 

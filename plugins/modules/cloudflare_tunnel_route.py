@@ -215,7 +215,6 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare impo
     CODES_DNS_EXISTS,
     PERM_DNS,
     PERM_TUNNEL,
-    PERM_ZONE_READ,
     CloudflareError,
     CloudflareModuleHelper,
     cloudflare_argument_spec,
@@ -354,19 +353,7 @@ class TunnelRoute(object):
 
     def read_dns(self):
         hostname = self.params['hostname']
-        try:
-            zone = self.client.find_zone(hostname, self.params['zone'])
-        except CloudflareError as exc:
-            if exc.call is None:
-                self.module.fail_json(msg=exc.msg)
-            self.fail(exc, PERM_ZONE_READ)
-        if zone is None:
-            self.module.fail_json(
-                msg='No zone of account %s contains %s%s. Add the zone to the account, or give '
-                    'the token "%s" on it (Cloudflare lists only zones the token may read).'
-                    % (self.client.account_id, hostname,
-                       ' (looked for zone %s)' % self.params['zone'] if self.params['zone'] else '',
-                       PERM_ZONE_READ))
+        zone = self.helper.require_zone(hostname, self.params['zone'])
         records = self.helper.call(PERM_DNS, self.client.list_dns_records, zone['id'], hostname)
         records = [r for r in records if r.get('type') in ADDRESS_TYPES]
         return zone, records

@@ -29,25 +29,15 @@ import io
 import json
 import os
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests'))
 
 
-def _collection_on_path():
-    parts = REPO_ROOT.split(os.sep)
-    if len(parts) >= 3 and parts[-3] == 'ansible_collections':
-        sys.path.insert(0, os.sep.join(parts[:-3]))
-        return
-    tmp = tempfile.mkdtemp(prefix='selfhost-mastodon-bench-')
-    os.makedirs(os.path.join(tmp, 'ansible_collections', 'selfhost'))
-    os.symlink(REPO_ROOT, os.path.join(tmp, 'ansible_collections', 'selfhost', 'mastodon'))
-    sys.path.insert(0, tmp)
+from support.collection_path import ensure_collection_importable  # noqa: E402
 
-
-_collection_on_path()
+ensure_collection_importable('selfhost-mastodon-bench-')
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 

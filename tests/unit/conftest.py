@@ -31,25 +31,9 @@ if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
 
-def _ensure_collection_importable():
-    parts = REPO_ROOT.split(os.sep)
-    if len(parts) >= 3 and parts[-3] == 'ansible_collections':
-        root = os.sep.join(parts[:-3])
-        if root not in sys.path:
-            sys.path.insert(0, root)
-        return
-    try:
-        import ansible_collections.selfhost.mastodon.plugins  # noqa: F401 pylint: disable=unused-import
-        return
-    except ImportError:
-        pass
-    tmp = tempfile.mkdtemp(prefix='selfhost-mastodon-units-')
-    os.makedirs(os.path.join(tmp, 'ansible_collections', 'selfhost'))
-    os.symlink(REPO_ROOT, os.path.join(tmp, 'ansible_collections', 'selfhost', 'mastodon'))
-    sys.path.insert(0, tmp)
+from support.collection_path import ensure_collection_importable  # noqa: E402
 
-
-_ensure_collection_importable()
+ensure_collection_importable('selfhost-mastodon-units-')
 
 from ansible.module_utils import basic  # noqa: E402
 from ansible.module_utils.common.text.converters import to_bytes  # noqa: E402

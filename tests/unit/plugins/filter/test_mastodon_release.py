@@ -8,24 +8,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import re
-import sys
 
 import pytest
-
-try:
-    import ansible_collections.selfhost.mastodon.plugins.filter.mastodon_release  # noqa: F401 pylint: disable=unused-import
-except ImportError:
-    _HERE = os.path.dirname(os.path.abspath(__file__))
-    _CANDIDATES = [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]
-    _CANDIDATES.append(os.path.join(_HERE, "..", "..", "..", "..", ".build", "collections"))
-    for _path in _CANDIDATES:
-        if os.path.isdir(os.path.join(_path, "ansible_collections", "selfhost", "mastodon")):
-            sys.path.insert(0, os.path.abspath(_path))
-            break
-    for _name in [m for m in sys.modules if m == "ansible_collections" or m.startswith("ansible_collections.")]:
-        del sys.modules[_name]
 
 from ansible.errors import AnsibleFilterError  # noqa: E402
 from ansible_collections.selfhost.mastodon.plugins.filter import mastodon_release as rel  # noqa: E402

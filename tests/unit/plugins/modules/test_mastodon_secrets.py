@@ -16,22 +16,8 @@ import json
 import os
 import re
 import stat
-import sys
 
 import pytest
-
-try:
-    import ansible_collections.selfhost.mastodon.plugins.modules.mastodon_secrets  # noqa: F401 pylint: disable=unused-import
-except ImportError:
-    _HERE = os.path.dirname(os.path.abspath(__file__))
-    _CANDIDATES = [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]
-    _CANDIDATES.append(os.path.join(_HERE, "..", "..", "..", "..", ".build", "collections"))
-    for _path in _CANDIDATES:
-        if os.path.isdir(os.path.join(_path, "ansible_collections", "selfhost", "mastodon")):
-            sys.path.insert(0, os.path.abspath(_path))
-            break
-    for _name in [m for m in sys.modules if m == "ansible_collections" or m.startswith("ansible_collections.")]:
-        del sys.modules[_name]
 
 from ansible_collections.selfhost.mastodon.plugins.modules import mastodon_secrets as mod  # noqa: E402
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
