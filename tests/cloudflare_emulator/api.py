@@ -483,8 +483,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             account_id, name=query.get("name"), is_deleted=_bool_param(query.get("is_deleted")),
             uuid_filter=query.get("uuid"), include_prefix=query.get("include_prefix"),
             exclude_prefix=query.get("exclude_prefix"), status=query.get("status"))
-        chunk, info = paginate(items, query, TUNNEL_PAGING)
-        return chunk, info
+        return paginate(items, query, TUNNEL_PAGING)
 
     def h_create_tunnel(self, token, query, body, account_id):
         self._require_account(token, account_id, TUNNEL_EDIT)
@@ -556,8 +555,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 zones.append(dict(zone))
         if query.get("direction") == "desc":
             zones.reverse()
-        chunk, info = paginate(zones, query, ZONE_PAGING)
-        return chunk, info
+        return paginate(zones, query, ZONE_PAGING)
 
     def h_get_zone(self, token, query, body, zone_id):
         return dict(self._require_zone(token, zone_id, ZONE_READ))
@@ -585,8 +583,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             order = "type"
         records.sort(key=lambda r: (str(r[order]), r["name"], r["content"]),
                      reverse=query.get("direction") == "desc")
-        chunk, info = paginate(records, query, DNS_PAGING)
-        return chunk, info
+        return paginate(records, query, DNS_PAGING)
 
     def h_create_dns(self, token, query, body, zone_id):
         self._require_zone(token, zone_id, DNS_EDIT)
