@@ -90,6 +90,15 @@ def tunnel_cname_target(tunnel_id):
     return '%s.cfargotunnel.com' % tunnel_id
 
 
+def locally_managed_msg(tunnel, tunnel_id=None):
+    """The one refusal for a locally managed tunnel (created with ``cloudflared tunnel create``,
+    config_src local): its configuration lives on the connector host, not in Cloudflare."""
+    return ('Tunnel %s%s is locally managed (created with "cloudflared tunnel create", config_src '
+            'local): its ingress rules live in config.yml on the connector host, not in '
+            'Cloudflare. These modules manage only remotely managed tunnels; rename or delete '
+            'that tunnel.' % (tunnel, ' (id %s)' % tunnel_id if tunnel_id else ''))
+
+
 class CloudflareError(Exception):
     """A Cloudflare API call failed (after any retries)."""
 

@@ -121,6 +121,7 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare impo
     CloudflareError,
     CloudflareModuleHelper,
     cloudflare_argument_spec,
+    locally_managed_msg,
 )
 from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import tunnel_name_problem
 
@@ -167,11 +168,7 @@ def main():
                                                          ', '.join(t['id'] for t in found)))
     current = found[0] if found else None
     if current is not None and current.get('remote_config') is False:
-        module.fail_json(msg='Tunnel %s (id %s) exists but is locally managed (created with '
-                             '"cloudflared tunnel create", config_src local): its configuration '
-                             'lives in a config.yml on the connector host. This module manages '
-                             'only remotely managed tunnels; rename or delete that tunnel.'
-                             % (name, current.get('id')))
+        module.fail_json(msg=locally_managed_msg(name, current.get('id')))
 
     result = dict(changed=False, tunnel=None, token=None)
     before = diff_state(current)

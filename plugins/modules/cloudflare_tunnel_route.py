@@ -219,6 +219,7 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare impo
     CloudflareModuleHelper,
     cloudflare_argument_spec,
     is_tunnel_id,
+    locally_managed_msg,
     tunnel_cname_target,
 )
 from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import (
@@ -338,9 +339,7 @@ class TunnelRoute(object):
         if not found:
             return None
         if found[0].get('remote_config') is False:
-            self.module.fail_json(msg='Tunnel %s (id %s) is locally managed: its ingress rules live in '
-                                      'config.yml on the connector host, not in Cloudflare.'
-                                  % (tunnel, found[0]['id']))
+            self.module.fail_json(msg=locally_managed_msg(tunnel, found[0]['id']))
         return found[0]['id']
 
     def read_config(self, tunnel_id):
@@ -432,9 +431,7 @@ class TunnelRoute(object):
                                   % (tunnel_id, self.client.account_id))
         config_result = config_result or {}
         if config_result.get('source') == 'local':
-            self.module.fail_json(msg='Tunnel %s is locally managed: its ingress rules live in '
-                                      'config.yml on the connector host, not in Cloudflare.'
-                                  % tunnel_id)
+            self.module.fail_json(msg=locally_managed_msg(tunnel_id))
         config = dict(config_result.get('config') or {})
         zone = records = None
         if p['dns']:
