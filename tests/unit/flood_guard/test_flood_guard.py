@@ -467,6 +467,12 @@ def test_status_healthy_report(tmp_path, redis, health, capsys):
     assert checks["backup"]["line"].startswith(f"ok   last backup: {stamp}, 2.0 h ago (maximum 36 h)")
     assert checks["disk"]["line"].startswith("ok   disk free on /")
     assert checks["media cache"]["line"] == "ok   media cache 0 MB (flood guard cap 1000 MB)"
+    # --media-dir (status.yml passes mastodon_ops_media_dir) wins over the guard's settings.
+    big = tmp_path / "other" / "cache"
+    big.mkdir(parents=True)
+    (big / "blob").write_bytes(b"x" * (2 * 1024 * 1024))
+    checks = status_run(tmp_path, conf, health.server_address[1], capsys, "--media-dir", str(big.parent))
+    assert checks["media cache"]["line"] == "ok   media cache 2 MB (flood guard cap 1000 MB)"
     assert checks["flood guard"]["line"] == "ok   flood guard: not tripped (now: within thresholds)"
 
 
