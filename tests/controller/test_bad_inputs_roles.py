@@ -31,7 +31,7 @@ BASE = {
     "base_os": {"base_os_ssh_authorized_keys": [KEY], "base_os_admin_user": "admin"},
     "selfsigned_tls": {"selfsigned_tls_domain": "social.example.org"},
     "mastodon_stack": {"mastodon_stack_domain": "social.example.org",
-                       "mastodon_stack_admin_email": "owner@example.org",
+                       "mastodon_stack_owner_email": "owner@example.org",
                        "mastodon_stack_smtp_password": "smtp-pw-51c0"},
     "cloudflare_tunnel": {"cloudflare_tunnel_hostname": "social.example.org",
                           "cloudflare_tunnel_account_id": "0123456789abcdef0123456789abcdef",
@@ -140,12 +140,12 @@ CASES = {
     "stack domain empty": ("mastodon_stack", "mastodon_stack_domain", {"mastodon_stack_domain": ""}),
     "stack domain one-letter tld": ("mastodon_stack", "mastodon_stack_domain", {"mastodon_stack_domain": "social.example.c"}),
     "stack web domain bad": ("mastodon_stack", "mastodon_stack_web_domain", {"mastodon_stack_web_domain": "web example"}),
-    "stack email no at": ("mastodon_stack", "mastodon_stack_admin_email", {"mastodon_stack_admin_email": "owner.example.org"}),
-    "stack email bad domain": ("mastodon_stack", "mastodon_stack_admin_email",
-                               {"mastodon_stack_admin_email": "owner@localhost"}),
-    "stack username too long": ("mastodon_stack", "mastodon_stack_admin_username",
-                                {"mastodon_stack_admin_username": "x" * 31}),
-    "stack username dash": ("mastodon_stack", "mastodon_stack_admin_username", {"mastodon_stack_admin_username": "the-owner"}),
+    "stack email no at": ("mastodon_stack", "mastodon_stack_owner_email", {"mastodon_stack_owner_email": "owner.example.org"}),
+    "stack email bad domain": ("mastodon_stack", "mastodon_stack_owner_email",
+                               {"mastodon_stack_owner_email": "owner@localhost"}),
+    "stack username too long": ("mastodon_stack", "mastodon_stack_owner_username",
+                                {"mastodon_stack_owner_username": "x" * 31}),
+    "stack username dash": ("mastodon_stack", "mastodon_stack_owner_username", {"mastodon_stack_owner_username": "the-owner"}),
     "stack version": ("mastodon_stack", "mastodon_stack_version", {"mastodon_stack_version": "4.5"}),
     "stack streaming ports empty": ("mastodon_stack", "mastodon_stack_streaming_ports", {"mastodon_stack_streaming_ports": []}),
     "stack streaming port range": ("mastodon_stack", "mastodon_stack_streaming_ports",
@@ -160,8 +160,8 @@ CASES = {
                                        {"mastodon_stack_secrets": {"OTP_SECRET": "ab12" * 32 + "'"}}),
     "stack redis password too short": ("mastodon_stack", "mastodon_stack_secrets",
                                        {"mastodon_stack_secrets": {"REDIS_PASSWORD": "short-pw-1"}}),
-    "stack password file relative": ("mastodon_stack", "mastodon_stack_admin_password_file",
-                                     {"mastodon_stack_admin_password_file": "pw.txt"}),
+    "stack password file relative": ("mastodon_stack", "mastodon_stack_owner_password_file",
+                                     {"mastodon_stack_owner_password_file": "pw.txt"}),
     # mastodon_stack: object storage (checked only when it is on)
     "stack s3 bucket upper case": ("mastodon_stack", "mastodon_stack_s3_bucket",
                                    dict(S3_ON, mastodon_stack_s3_bucket="Mastodon_Media")),
@@ -337,3 +337,30 @@ def test_bad_input_refused_in_validate_with_the_variable_named(outcomes, case):
 def test_the_valid_baseline_is_accepted(outcomes, role):
     facts = outcomes["accepted_" + role]
     assert facts["accepted"] and not facts["failed"], facts
+
+
+def test_deprecated_admin_names_are_still_read_and_warned_about(tmp_path):
+    """mastodon_stack_admin_* (the names before mastodon_stack_owner_*) still drive the checks
+    for one release, with a deprecation warning naming the new names."""
+    stack = {"mastodon_stack_domain": "social.example.org", "case_role": "mastodon_stack",
+             "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    hosts = {"alias_good": dict(stack, mastodon_stack_admin_email="owner@example.org",
+                                mastodon_stack_admin_username="me"),
+             "alias_bad": dict(stack, mastodon_stack_admin_email="owner.example.org")}
+    inventory = tmp_path / "inventory-alias.json"
+    inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
+    proc = ansible_playbook(PLAYBOOK, "--check", inventory=inventory, timeout=600,
+                            env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "HOME": str(tmp_path)})
+    msgs = {host: [] for host in hosts}
+    for play in json.loads(proc.stdout)["plays"]:
+        for task in play["tasks"]:
+            for host, result in task["hosts"].items():
+                for item in result.get("results") or [result]:
+                    msgs[host].append((bool(item.get("failed")), str(item.get("msg", ""))))
+    good = msgs["alias_good"]
+    assert (False, "VALIDATE-ACCEPTED") in good, good
+    assert any("DEPRECATED: mastodon_stack_admin_email, mastodon_stack_admin_username will be removed" in m
+               and "mastodon_stack_owner_email, mastodon_stack_owner_username" in m for _f, m in good), good
+    bad = msgs["alias_bad"]
+    assert any(failed and "mastodon_stack_owner_email ('owner.example.org')" in m for failed, m in bad), bad
+    assert (False, "VALIDATE-ACCEPTED") not in bad, bad

@@ -36,7 +36,7 @@ FAKE_SECRETS = {"SECRET_KEY_BASE": "a" * 128, "OTP_SECRET": "b" * 128, "VAPID_PR
                 "VAPID_PUBLIC_KEY": "d" * 87, "ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY": "e" * 32,
                 "ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT": "f" * 32,
                 "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY": "g" * 32, "REDIS_PASSWORD": "h" * 32}
-STACK = {"mastodon_stack_domain": "social.example.org", "mastodon_stack_admin_email": "owner@example.org"}
+STACK = {"mastodon_stack_domain": "social.example.org", "mastodon_stack_owner_email": "owner@example.org"}
 S3_ON = {"mastodon_stack_s3_enabled": True, "mastodon_stack_s3_bucket": "mastodon-media",
          "mastodon_stack_s3_endpoint": "https://%s.r2.cloudflarestorage.com" % ACCOUNT_ID,
          "mastodon_stack_s3_alias_host": "media.example.org",

@@ -76,12 +76,21 @@ def test_timers_and_scripts_installed(host):
         assert host.service(timer).is_running, timer
     calendar = host.check_output("systemctl show -p TimersCalendar --value mastodon-flood-guard.timer")
     assert "*-*-* *:00/5:00" in calendar, calendar
-    for script in ("mastodon-backup", "mastodon-restore", "mastodon-flood-guard"):
+    for script in ("mastodon-backup", "mastodon-restore", "mastodon-flood-guard", "mastodon-status"):
         f = host.file(f"/usr/local/sbin/{script}")
         assert (f.user, f.mode) == ("root", 0o750), script
     conf = host.file("/etc/mastodon-ops/ops.conf")
     assert (conf.user, conf.mode) == ("root", 0o640)
     assert host.file(BACKUPS).mode == 0o700
+
+
+def test_day2_settings_come_from_the_fact_mastodon_stack_publishes(host):
+    fact = json.loads(host.file("/etc/ansible/facts.d/mastodon_stack.fact").content_string)
+    guard = json.loads(host.file("/etc/mastodon-ops/flood-guard.conf").content_string)
+    assert guard["relay_script"] == fact["relay_script"] and host.file(fact["relay_script"]).is_file
+    assert guard["app_path"] == fact["app_path"]
+    assert guard["marker_file"] == fact["relays_hold_file"]
+    assert f"APP_PATH={fact['app_path']}" in host.file("/etc/mastodon-ops/ops.conf").content_string
 
 
 # --- backup and restore ------------------------------------------------------------------

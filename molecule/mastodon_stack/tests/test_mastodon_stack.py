@@ -364,3 +364,22 @@ def test_smtp_stand_in_refuses_a_wrong_password_and_auth_without_tls(host):
         "    print('tls', e.smtp_code)\n")
     out = host.check_output("python3 -c %s", client)
     assert out.splitlines() == ["plain SMTPNotSupportedError", "tls 535"], out
+
+
+def test_local_fact_describes_the_installation_without_secrets(host):
+    fact_file = host.file("/etc/ansible/facts.d/mastodon_stack.fact")
+    assert (fact_file.user, fact_file.mode) == ("root", 0o644)
+    fact = json.loads(fact_file.content_string)
+    assert {k: fact[k] for k in ("user", "home", "live_dir", "db_name", "secrets_file", "redis_port", "domain")} == {
+        "user": "mastodon", "home": "/home/mastodon", "live_dir": LIVE, "db_name": "mastodon_production",
+        "secrets_file": SECRETS, "redis_port": 6379, "domain": "social.example.test"}
+    assert fact["streaming_ports"] == [4000]
+    assert host.file(fact["relay_script"]).is_file
+    assert fact["version"] == host.check_output(f"runuser -u mastodon -- git -C {LIVE} describe --tags")
+    # The PATH Mastodon's commands run with finds the Ruby the role installed.
+    assert host.run(f"env PATH={fact['app_path']} ruby -v").rc == 0
+    # World-readable: no secret value from the secrets file may appear in it.
+    for line in host.file(SECRETS).content_string.splitlines():
+        value = line.partition("=")[2].strip().strip("'")
+        if len(value) >= 16:
+            assert value not in fact_file.content_string

@@ -1,12 +1,14 @@
-"""Unit tests of roles/mastodon_ops/files/mastodon-flood-guard (the relay flood guard).
+"""Unit tests of roles/mastodon_ops/files/mastodon-flood-guard (the relay flood guard) and of
+mastodon-status, which measures with the guard's code (status.yml's host checks).
 
 The program is loaded from its file. Redis is a small RESP server on 127.0.0.1 holding data
-the way Sidekiq stores it (a TEST STAND-IN: lists queue:<name>, the `queues` set, the `retry`
-and `schedule` sorted sets); bin/rails and bin/tootctl are shell stand-ins that record their
+the way Sidekiq stores it (a TEST STAND-IN: lists queue:<name>, the `queues` set, the `retry`,
+`schedule` and `dead` sorted sets; SCAN answers in one batch); bin/rails and bin/tootctl are shell stand-ins that record their
 arguments, so the guard's real subprocess path runs.
 """
 
 import fcntl
+import http.server
 import importlib.machinery
 import importlib.util
 import io
@@ -20,17 +22,19 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 GUARD = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-flood-guard")
+STATUS = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-status")
 
 
-def _load():
-    loader = importlib.machinery.SourceFileLoader("mastodon_flood_guard", GUARD)
-    spec = importlib.util.spec_from_loader("mastodon_flood_guard", loader)
+def _load(name, path):
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    spec = importlib.util.spec_from_loader(name, loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
     return module
 
 
-fg = _load()
+fg = _load("mastodon_flood_guard", GUARD)
+st = _load("mastodon_status", STATUS)
 
 
 # --- a RESP stand-in for Redis ---------------------------------------------------------------
@@ -101,6 +105,9 @@ class _RespHandler(socketserver.StreamRequestHandler):
                 self._send("# Memory\r\nused_memory:%d\r\nused_memory_human:x\r\n" % self.server.used_memory)
             elif cmd == "ZCARD":
                 self._send(len(d["zsets"].get(args[1], [])))
+            elif cmd == "SCAN":  # one batch: SCAN 0 MATCH <prefix>* COUNT n
+                prefix = args[3].rstrip("*") if len(args) > 3 else ""
+                self._send(["0", sorted(k for k in d["lists"] if k.startswith(prefix))])
             else:
                 self._send(Exception(f"ERR unknown command {cmd}"))
 
@@ -408,3 +415,100 @@ def test_log_line_format(tmp_path):
     line = out.getvalue().strip()
     assert line.endswith(" mastodon-flood-guard: ok: test")
     assert (tmp_path / "g.log").read_text().strip() == line
+
+
+# --- mastodon-status (status.yml's host checks, measured with the guard's code) --------------
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        self.server.hosts.append(self.headers.get("Host"))
+        self.send_response(200 if self.path == "/health" else 503)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    server.hosts = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def status_run(tmp_path, conf, health_port, capsys, *extra):
+    backups = tmp_path / "backups"
+    backups.mkdir(exist_ok=True)
+    rc = st.main(["--config", str(conf), "--guard", GUARD, "--url", f"http://127.0.0.1:{health_port}/health",
+                  "--domain", "social.example.test", "--min-free-mb", "1", "--max-queue", "3",
+                  "--backup-dir", str(backups), *extra])
+    assert rc == 0
+    return {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+
+
+def test_status_healthy_report(tmp_path, redis, health, capsys):
+    _cfg, conf, _record = install(tmp_path, redis.port)
+    sidekiq_push(redis, "default", time.time(), count=2)
+    redis.data["lists"]["queue:pull"] = ["job"]  # a queue key the `queues` set does not list
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 7200))
+    (tmp_path / "backups").mkdir()
+    (tmp_path / "backups" / stamp).mkdir()
+    (tmp_path / "backups" / "not-a-backup").mkdir()
+    checks = status_run(tmp_path, conf, health.server_address[1], capsys)
+    assert [c["ok"] for c in checks.values()] == [True] * 6, checks
+    assert checks["https"]["line"] == f"ok   HTTPS through nginx http://127.0.0.1:{health.server_address[1]}/health: 200 OK"
+    assert health.hosts == ["social.example.test"]
+    assert checks["sidekiq queues"]["line"] == "ok   Sidekiq queues: default 2, pull 1, (retry) 0, (dead) 0 (maximum 3)"
+    assert checks["backup"]["line"].startswith(f"ok   last backup: {stamp}, 2.0 h ago (maximum 36 h)")
+    assert checks["disk"]["line"].startswith("ok   disk free on /")
+    assert checks["media cache"]["line"] == "ok   media cache 0 MB (flood guard cap 1000 MB)"
+    # --media-dir (status.yml passes mastodon_ops_media_dir) wins over the guard's settings.
+    big = tmp_path / "other" / "cache"
+    big.mkdir(parents=True)
+    (big / "blob").write_bytes(b"x" * (2 * 1024 * 1024))
+    checks = status_run(tmp_path, conf, health.server_address[1], capsys, "--media-dir", str(big.parent))
+    assert checks["media cache"]["line"] == "ok   media cache 2 MB (flood guard cap 1000 MB)"
+    assert checks["flood guard"]["line"] == "ok   flood guard: not tripped (now: within thresholds)"
+
+
+def test_status_reports_each_problem(tmp_path, redis, health, capsys):
+    cfg, conf, _record = install(tmp_path, redis.port)
+    sidekiq_push(redis, "default", time.time(), count=4)
+    old = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 48 * 3600))
+    (tmp_path / "backups").mkdir()
+    (tmp_path / "backups" / old).mkdir()
+    os.makedirs(os.path.dirname(cfg["marker_file"]))
+    with open(cfg["marker_file"], "w", encoding="utf-8") as handle:
+        json.dump({"tripped_at": "2026-12-01T10:00:00Z", "reasons": ["free disk 1 MB < 5 MB"]}, handle)
+    checks = status_run(tmp_path, conf, health.server_address[1], capsys,
+                        "--url", f"http://127.0.0.1:{health.server_address[1]}/down", "--min-free-mb", str(1 << 40))
+    assert {n for n, c in checks.items() if not c["ok"]} == {"https", "disk", "sidekiq queues", "backup", "flood guard"}
+    assert checks["https"]["line"].startswith("FAIL HTTPS through nginx ") and ": 503 " in checks["https"]["line"]
+    assert "default 4" in checks["sidekiq queues"]["line"]
+    assert checks["backup"]["line"].startswith(f"FAIL last backup: {old}, 48.0 h ago")
+    assert checks["flood guard"]["line"].startswith(
+        "FAIL flood guard TRIPPED since 2026-12-01T10:00:00Z: free disk 1 MB < 5 MB; the listed relays stay disabled")
+    # Read only: the marker is still there, nothing ran in the application.
+    assert os.path.exists(cfg["marker_file"])
+
+
+def test_status_redis_password_goes_over_the_socket_and_a_missing_redis_is_reported(tmp_path, health, capsys):
+    server = FakeRedis(password="s3cret-redis-password")
+    try:
+        secrets = tmp_path / "secrets.env"
+        secrets.write_text("REDIS_PASSWORD=s3cret-redis-password\n")
+        _cfg, conf, _record = install(tmp_path, server.port, redis_password_files=[str(secrets)])
+        checks = status_run(tmp_path, conf, health.server_address[1], capsys)
+        assert checks["sidekiq queues"]["ok"], checks
+        assert server.commands[0] == ["AUTH", "***"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    checks = status_run(tmp_path, conf, health.server_address[1], capsys)
+    assert checks["sidekiq queues"]["line"].startswith("FAIL Sidekiq queues: Redis unreachable: ")
+    assert "s3cret" not in json.dumps(checks)
