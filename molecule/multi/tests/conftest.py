@@ -80,7 +80,7 @@ def visit(emulator, path, timeout=30):
                 if not chunk:
                     break
                 data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, dummy, body = data.partition(b"\r\n\r\n")
     return int(head.split(b"\r\n")[0].split()[1]), body.decode("utf-8", "replace")
 
 

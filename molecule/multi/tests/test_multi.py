@@ -33,7 +33,7 @@ def test_two_connectors_on_the_tunnel_one_per_web_host(emulator):
 def test_visitors_are_spread_over_both_web_hosts(emulator):
     """nginx's access log on each web host: both served some of 30 visits."""
     before = {web: int(shell(web, "wc -l < /var/log/nginx/access.log").stdout) for web in WEBS}
-    for _ in range(30):
+    for dummy in range(30):
         assert visit(emulator, "/health")[0] == 200
     after = {web: int(shell(web, "wc -l < /var/log/nginx/access.log").stdout) for web in WEBS}
     served = {web: after[web] - before[web] for web in WEBS}
@@ -102,7 +102,7 @@ def test_the_site_keeps_answering_with_one_connector_stopped(emulator):
     docker_exec(WEB1, "systemctl", "stop", "cloudflared")
     try:
         assert wait_for(lambda: connectors(emulator) == [address(WEB2)], timeout=30), connectors(emulator)
-        statuses = [visit(emulator, "/health")[0] for _ in range(10)]
+        statuses = [visit(emulator, "/health")[0] for dummy in range(10)]
         assert statuses == [200] * 10
     finally:
         docker_exec(WEB1, "systemctl", "start", "cloudflared")
@@ -128,5 +128,5 @@ def test_the_site_keeps_answering_with_a_web_host_down(emulator):
     web2 = address(WEB2)
     subprocess.run(["docker", "stop", "-t", "5", WEB2], check=True, capture_output=True, timeout=60)
     assert wait_for(lambda: web2 not in connectors(emulator), timeout=30), connectors(emulator)
-    statuses = [visit(emulator, "/health")[0] for _ in range(10)]
+    statuses = [visit(emulator, "/health")[0] for dummy in range(10)]
     assert statuses == [200] * 10
