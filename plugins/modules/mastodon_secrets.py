@@ -78,6 +78,15 @@ options:
         with the same value; otherwise the module fails and changes nothing, because new
         values would log everyone out and make encrypted data unreadable.
     type: path
+  extra_passwords:
+    description:
+      - More password secrets to keep (generated like C(REDIS_PASSWORD) when missing, never
+        regenerated), for example C(DB_PASS) when PostgreSQL is on another host of the LAN.
+      - Names in upper case (C(NAME)). Stored ones are kept whether or not they are listed.
+    type: list
+    elements: str
+    default: []
+    version_added: "1.1.0"
   force_generate:
     description:
       - Generate a completely new set of secrets (supplied values still win), ignoring the
@@ -304,7 +313,7 @@ def render_secrets_file(values):
     return "\n".join(lines) + "\n"
 
 
-def plan(stored, supplied, vapid_available=True):
+def plan(stored, supplied, vapid_available=True, extra_passwords=()):
     """Return (values, generated, kept, taken) without touching any file."""
     values = dict(stored)
     generated, kept, taken = [], [], []
@@ -325,7 +334,7 @@ def plan(stored, supplied, vapid_available=True):
         if not values.get(name):
             values[name] = generate_alphanumeric_secret()
             generated.append(name)
-    for name in PASSWORD_SECRETS:
+    for name in PASSWORD_SECRETS + tuple(n for n in extra_passwords if n not in PASSWORD_SECRETS):
         if not values.get(name):
             values[name] = secrets.token_hex(32)
             generated.append(name)
@@ -385,6 +394,7 @@ def main():
             group=dict(type="str"),
             mode=dict(type="str", default="0600"),
             env_file=dict(type="path"),
+            extra_passwords=dict(type="list", elements="str", default=[], no_log=False),
             force_generate=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -402,6 +412,11 @@ def main():
         if name in PASSWORD_SECRETS and value not in (None, "") and len(value) < 16:
             module.fail_json(msg="The supplied value for %s is shorter than 16 characters "
                                  "(the value is not shown); nothing was changed" % name)
+    extra_passwords = module.params["extra_passwords"] or []
+    bad = [n for n in extra_passwords if not re.match(r"^[A-Z][A-Z0-9_]*$", n) or (n in NAMES and n not in PASSWORD_SECRETS)]
+    if bad:
+        module.fail_json(msg="extra_passwords takes NAME-style names other than the fixed secrets: %s"
+                         % ", ".join(bad))
     mode = module.params["mode"]
     try:
         if int(mode, 8) & 0o007:
@@ -466,7 +481,8 @@ def main():
 
     try:
         values, generated, kept, taken = plan(
-            stored, supplied, vapid_available=CRYPTOGRAPHY_IMPORT_ERROR is None)
+            stored, supplied, vapid_available=CRYPTOGRAPHY_IMPORT_ERROR is None,
+            extra_passwords=tuple(extra_passwords))
     except ImportError:
         module.fail_json(msg=missing_required_lib("cryptography"),
                          exception=CRYPTOGRAPHY_IMPORT_ERROR)

@@ -325,3 +325,26 @@ def test_a_short_supplied_redis_password_is_refused_without_a_write(tmp_path, ca
     assert "REDIS_PASSWORD" in result["msg"] and "16" in result["msg"]
     assert "short-pw" not in raw
     assert not path.exists()
+
+
+def test_extra_password_is_generated_once_kept_without_the_option_and_never_shown(tmp_path, capsys):
+    """DB_PASS for a database on another host: generated once, kept by a run that does not
+    list it (the role's single-host call), never in the output."""
+    path = tmp_path / "secrets.env"
+    run_module({"path": str(path)}, capsys)
+    result, raw = run_module({"path": str(path), "extra_passwords": ["DB_PASS"]}, capsys)
+    assert result["changed"] is True and result["generated"] == ["DB_PASS"]
+    password = mod.parse_secrets_file(path.read_text())["DB_PASS"]
+    assert re.match(r"^[0-9a-f]{64}$", password) and password not in raw
+    for args in ({"path": str(path), "extra_passwords": ["DB_PASS"]}, {"path": str(path)}):
+        again, raw = run_module(args, capsys)
+        assert again["changed"] is False and password not in raw
+        assert mod.parse_secrets_file(path.read_text())["DB_PASS"] == password
+
+
+@pytest.mark.parametrize("name", ["db_pass", "SECRET_KEY_BASE", "DB PASS"])
+def test_extra_passwords_refuse_bad_or_fixed_names(tmp_path, capsys, name):
+    path = tmp_path / "secrets.env"
+    result, dummy = run_module({"path": str(path), "extra_passwords": [name]}, capsys)
+    assert result["failed"] is True and "extra_passwords" in result["msg"]
+    assert not path.exists()
