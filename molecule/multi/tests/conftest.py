@@ -7,8 +7,6 @@ a visitor's browser would (HTTPS, Host/SNI of the Mastodon domain). They use no 
 """
 import json
 import os
-import socket
-import ssl
 import subprocess
 import time
 import urllib.request
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from support.edge_visit import visit_edge
 from cloudflare_emulator import TOKEN_FULL as API_TOKEN  # the seeded test token of the inventory
 
 DOMAIN = "social.example.test"
@@ -69,19 +68,9 @@ def connectors(emulator):
 
 def visit(emulator, path, timeout=30):
     """GET https://DOMAIN<path> through the emulated edge; return (status, body)."""
-    context = ssl.create_default_context(cafile=emulator["edge_ca"])
-    with socket.create_connection(("127.0.0.1", int(emulator["edge_port"])), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {DOMAIN}\r\nUser-Agent: multi-test\r\n"
-                        "Connection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    head, dummy, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b"\r\n")[0].split()[1]), body.decode("utf-8", "replace")
+    status, dummy, body = visit_edge(emulator["edge_port"], emulator["edge_ca"], DOMAIN, path,
+                                     "multi-test", timeout)
+    return status, body
 
 
 def wait_for(predicate, timeout=60, interval=1):

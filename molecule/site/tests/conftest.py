@@ -10,8 +10,6 @@ import base64
 import json
 import os
 import re
-import socket
-import ssl
 import subprocess
 import time
 import urllib.request
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from support.edge_visit import visit_edge
 from cloudflare_emulator import TOKEN_FULL as API_TOKEN  # the seeded test token the inventory uses
 
 DOMAIN = "social.example.test"
@@ -45,25 +44,7 @@ def control(emulator, method, sub):
 
 def visit(emulator, path, timeout=30):
     """GET https://DOMAIN<path> through the emulated edge; return (status, headers, body)."""
-    context = ssl.create_default_context(cafile=emulator["edge_ca"])
-    with socket.create_connection(("127.0.0.1", int(emulator["edge_port"])), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {DOMAIN}\r\nUser-Agent: site-test\r\n"
-                        "Connection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        key, _, value = line.partition(":")
-        headers[key.strip().lower()] = value.strip()
-    return status, headers, body.decode("utf-8", "replace")
+    return visit_edge(emulator["edge_port"], emulator["edge_ca"], DOMAIN, path, "site-test", timeout)
 
 
 def visit_until(emulator, path, want, timeout=60):
