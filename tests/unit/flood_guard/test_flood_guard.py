@@ -512,3 +512,24 @@ def test_status_redis_password_goes_over_the_socket_and_a_missing_redis_is_repor
     checks = status_run(tmp_path, conf, health.server_address[1], capsys)
     assert checks["sidekiq queues"]["line"].startswith("FAIL Sidekiq queues: Redis unreachable: ")
     assert "s3cret" not in json.dumps(checks)
+
+
+def test_status_checks_only_the_parts_a_host_plays(tmp_path, capsys):
+    """Several hosts: a db host (status.yml passes --checks disk,backup and --disk-dir) reports
+    its disk and its backup part, and asks neither nginx nor Redis nor the guard: the URL and
+    the Redis port given here answer nothing, so any of those checks would fail."""
+    _cfg, conf, _record = install(tmp_path, 1)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 3600))
+    (tmp_path / "backups").mkdir()
+    (tmp_path / "backups" / stamp).mkdir()
+    data = tmp_path / "pgdata"
+    data.mkdir()
+    checks = status_run(tmp_path, conf, 1, capsys, "--checks", "disk,backup", "--disk-dir", str(data),
+                        "--media-dir", str(tmp_path / "no-such-media"))
+    assert list(checks) == ["disk", "backup"], checks
+    assert all(c["ok"] for c in checks.values()), checks
+    with pytest.raises(SystemExit):
+        st.main(["--config", str(conf), "--checks", "disk,nginx"])
+    assert "unknown check(s): nginx" in capsys.readouterr().err
+    # Without --checks every check runs, as on one laptop.
+    assert len(status_run(tmp_path, conf, 1, capsys)) == 6
