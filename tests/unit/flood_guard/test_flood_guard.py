@@ -533,3 +533,23 @@ def test_status_checks_only_the_parts_a_host_plays(tmp_path, capsys):
     assert "unknown check(s): nginx" in capsys.readouterr().err
     # Without --checks every check runs, as on one laptop.
     assert len(status_run(tmp_path, conf, 1, capsys)) == 6
+
+
+def test_an_app_host_reads_the_remote_database_and_redis_from_env_production(tmp_path):
+    """Several hosts: with services_env_file set (an app host whose PostgreSQL and Redis are on
+    the db host), the guard and mastodon-status ask Redis and PostgreSQL there, with the
+    password file for psql and no password in the settings; without it (one laptop) nothing
+    changes."""
+    env = tmp_path / ".env.production"
+    env.write_text("REDIS_HOST='192.0.2.10'\nREDIS_PORT=6380\nREDIS_PASSWORD='not-read-here'\n"
+                   "DB_HOST='192.0.2.10'\nDB_USER='mastodon'\nDB_PORT=5432\nDB_SSLMODE='require'\n")
+    conf = tmp_path / "flood-guard.conf"
+    conf.write_text(json.dumps({"services_env_file": str(env), "pgpass_file": "/home/mastodon/.pgpass"}))
+    cfg = fg.load_config(str(conf))
+    assert (cfg["redis_host"], cfg["redis_port"]) == ("192.0.2.10", 6380)
+    assert cfg["db_env"] == {"PGHOST": "192.0.2.10", "PGPORT": "5432", "PGUSER": "mastodon",
+                             "PGSSLMODE": "require", "PGPASSFILE": "/home/mastodon/.pgpass"}
+    assert "not-read-here" not in json.dumps(cfg)
+    conf.write_text(json.dumps({"services_env_file": ""}))
+    cfg = fg.load_config(str(conf))
+    assert cfg["redis_host"] == "127.0.0.1" and "db_env" not in cfg
