@@ -141,22 +141,34 @@ def test_the_site_answers_through_the_edge_after_the_restore(emulator):
     assert status == 200, body[:300]
 
 
+# The status reports as Ansible returned them (ansible.posix.json callback): {host: [lines]}.
+JSON_ENV = dict(STATUS_ENV, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+
+
+def reports(run):
+    data = json.loads(run.stdout[run.stdout.index("{"):])
+    found = {}
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"] == "Show the status":
+                found.update({host: result["msg"] for host, result in task["hosts"].items()})
+    return found
+
+
 @pytest.fixture(scope="module")
 def status_run():
-    return playbook("status", env=STATUS_ENV)
+    return playbook("status", env=JSON_ENV)
 
 
-def report(output, host):
-    """The lines of one host's status report."""
-    match = re.search(r"ok: \[" + re.escape(host) + r"\] => \{\s*\"msg\": \[(.*?)\]\s*\}", output, re.S)
-    assert match, f"no status report of {host}:\n{output[-4000:]}"
-    return re.findall(r'"((?:[^"\\]|\\.)*)"', match.group(1))
+def report(run, host):
+    lines = reports(run).get(host)
+    assert lines, f"no status report of {host}: {run.output[-4000:]}"
+    return lines
 
 
 def test_status_reports_per_host_only_the_parts_each_plays(status_run):
-    out = status_run.stdout
     assert status_run.returncode == 0, status_run.output[-6000:]
-    db, web1, web2 = report(out, DB), report(out, WEB1), report(out, WEB2)
+    db, web1, web2 = report(status_run, DB), report(status_run, WEB1), report(status_run, WEB2)
     assert db[0].endswith("HEALTHY") and db[1] == "parts: database, redis", db
     assert web1[1] == "parts: app (primary), connector" and web2[1] == "parts: app, connector", (web1, web2)
     db_text = "\n".join(db)
@@ -177,11 +189,16 @@ def test_status_reports_per_host_only_the_parts_each_plays(status_run):
 
 
 def test_the_primary_host_is_a_variable_not_the_inventory_order():
-    """mastodon_stack_primary_host moves the primary (read only: status.yml)."""
-    run = playbook("status", "-e", f"mastodon_stack_primary_host={WEB2}", env=STATUS_ENV)
-    assert run.returncode == 0, run.output[-6000:]
-    assert report(run.stdout, WEB2)[1] == "parts: app (primary), connector"
-    assert report(run.stdout, WEB1)[1] == "parts: app, connector"
+    """mastodon_stack_primary_host moves the primary (read only: status.yml). web2 then is the
+    host that should hold the files of the backups, and has none: its report says so (and the
+    run fails on it), web1's no longer looks for them."""
+    run = playbook("status", "-e", f"mastodon_stack_primary_host={WEB2}", env=JSON_ENV)
+    web1, web2 = report(run, WEB1), report(run, WEB2)
+    assert web2[1] == "parts: app (primary), connector" and web1[1] == "parts: app, connector", (web1, web2)
+    assert any(line.startswith("FAIL last backup: none") for line in web2), web2
+    assert not any("last backup" in line for line in web1), web1
+    assert any("tunnel social.example.test" in line for line in web2), web2
+    assert run.returncode != 0
 
 
 def test_upgrade_migrates_once_then_restarts_the_other_web_host_after_the_first():
