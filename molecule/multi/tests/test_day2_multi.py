@@ -169,7 +169,7 @@ def report(run, host):
 def test_status_reports_per_host_only_the_parts_each_plays(status_run):
     assert status_run.returncode == 0, status_run.output[-6000:]
     db, web1, web2 = report(status_run, DB), report(status_run, WEB1), report(status_run, WEB2)
-    assert db[0].endswith("HEALTHY") and db[1] == "parts: database, redis", db
+    assert db[0].endswith("): HEALTHY") and db[1] == "parts: database, redis", db
     assert web1[1] == "parts: app (primary), connector" and web2[1] == "parts: app, connector", (web1, web2)
     db_text = "\n".join(db)
     assert "service postgresql: active" in db_text and "service redis-server: active" in db_text
