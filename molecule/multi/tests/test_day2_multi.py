@@ -184,7 +184,8 @@ def test_status_reports_per_host_only_the_parts_each_plays(status_run):
         assert "service postgresql" not in text and "service redis-server" not in text, lines
     # The site's check, once: the tunnel with both connectors, in the primary's report only.
     assert sum("tunnel social.example.test" in line for line in web1 + web2 + db) == 1
-    assert any(line.startswith("ok   tunnel social.example.test: status healthy, 2 connection(s)") for line in web1), web1
+    tunnel = [re.match(r"ok   tunnel social\.example\.test: status healthy, (\d+) connection", line) for line in web1]
+    assert any(m and int(m.group(1)) >= 2 for m in tunnel), web1  # one connector or more on each web host
     assert "last backup: " in "\n".join(web1) and "last backup: " not in "\n".join(web2)
 
 
