@@ -95,8 +95,8 @@ def test_backup_takes_the_database_on_the_db_host_and_the_files_on_the_primary_a
     # The other web host holds no part (its files are the primary's).
     assert listing(WEB2, path) == []
     # The nightly timer where a part is kept; the flood guard on the app hosts only.
-    for container, backup_timer, guard_timer in ((DB, "enabled", "disabled"), (WEB1, "enabled", "enabled"),
-                                                  (WEB2, "disabled", "enabled")):
+    timers = ((DB, "enabled", "disabled"), (WEB1, "enabled", "enabled"), (WEB2, "disabled", "enabled"))
+    for container, backup_timer, guard_timer in timers:
         assert shell(container, "systemctl is-enabled mastodon-backup.timer", check=False).stdout.strip() == backup_timer
         assert shell(container, "systemctl is-enabled mastodon-flood-guard.timer",
                      check=False).stdout.strip() == guard_timer, container
