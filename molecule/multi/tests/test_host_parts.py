@@ -31,7 +31,7 @@ def redis_cli(container):
 
 def psql_as_mastodon(container, port, sql, sslmode="require", extra=""):
     """psql as the mastodon user of an app host, the password from its .pgpass."""
-    return shell(container, f"su mastodon -s /bin/sh -c \"{extra} PGPASSFILE=/home/mastodon/.pgpass "
+    return shell(container, f"su mastodon -s /bin/sh -c \"PGPASSFILE=/home/mastodon/.pgpass {extra} "
                             f"PGSSLMODE={sslmode} PGHOST={address(DB)} PGPORT={port} PGUSER=mastodon "
                             f"psql -X -t -A -d mastodon_production -c '{sql}'\"", check=False)
 
