@@ -82,16 +82,16 @@ def test_database_and_redis_refuse_a_host_outside_the_app_hosts(port):
 
 def test_sidekiq_on_the_other_host_works_off_a_job_web1_queued():
     """Sidekiq (the double's, through the real Redis on the db host) stopped on web1; a job
-    web1 pushes is taken by web2's Sidekiq."""
+    web1 pushes is taken by web2's Sidekiq (default: a queue both hosts work off)."""
     db = address(DB)
     cli = (f"REDISCLI_AUTH=$(sed -n 's/^REDIS_PASSWORD=//p' /etc/mastodon/secrets.env) "
            f"redis-cli --no-auth-warning -h {db}")
     docker_exec(WEB1, "systemctl", "stop", "mastodon-sidekiq")
     try:
         assert shell(WEB2, "systemctl is-active mastodon-sidekiq").stdout.strip() == "active"
-        shell(WEB1, f"{cli} SADD queues multi-test && {cli} LPUSH queue:multi-test "
+        shell(WEB1, f"{cli} SADD queues default && {cli} LPUSH queue:default "
                     "'{\"class\":\"MultiTest\",\"enqueued_at\":0}'")
-        drained = wait_for(lambda: shell(WEB1, f"{cli} LLEN queue:multi-test").stdout.strip() == "0",
+        drained = wait_for(lambda: shell(WEB1, f"{cli} LLEN queue:default").stdout.strip() == "0",
                            timeout=30)
         assert drained, "web2's Sidekiq did not take the job web1 queued"
     finally:

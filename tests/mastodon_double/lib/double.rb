@@ -104,6 +104,9 @@ module MastodonDouble
       'argv' => argv,
       'rails_env' => ENV.fetch('RAILS_ENV', nil),
       'skip_post_deployment_migrations' => ENV.fetch('SKIP_POST_DEPLOYMENT_MIGRATIONS', nil),
+      # The database port the command connects to (.env.production, unless the environment's
+      # DB_PORT wins, as with dotenv): PostgreSQL itself or PgBouncer.
+      'db_port' => env.fetch('DB_PORT', nil),
       'user' => Etc.getpwuid(Process.uid).name,
       'release' => release,
     }
