@@ -25,16 +25,17 @@ description:
     lookup, so that the role's templates stay files of their own.
   - The parent folder of every file must exist.
 author:
-  - selfhost.mastodon developers
+  - selfhost.mastodon developers (@selfhost-mastodon)
 attributes:
   check_mode:
     support: full
-    details: Every file is read and compared; nothing is written.
+    description: Every file is read and compared; nothing is written.
   diff_mode:
     support: full
-    details: One entry per file whose content or attributes change.
+    description: One entry per file whose content or attributes change.
   idempotent:
     support: full
+    description: A second run with the same files finds them as given and changes nothing.
 options:
   files:
     description:
