@@ -125,26 +125,27 @@ class Emulator:
             print(f"[emulator] {message}", file=sys.stderr, flush=True)
 
     # addresses
+    @staticmethod
+    def _host_port(server):
+        host, port = server.server_address[:2]
+        return f"{host}:{port}"
+
     @property
     def api_url(self):
-        host, port = self.api_server.server_address[:2]
-        return f"http://{host}:{port}{API_BASE}"
+        return f"http://{self._host_port(self.api_server)}{API_BASE}"
 
     @property
     def edge_url(self):
-        host, port = self.edge_server.server_address[:2]
         scheme = "https" if self.edge_cert else "http"
-        return f"{scheme}://{host}:{port}"
+        return f"{scheme}://{self._host_port(self.edge_server)}"
 
     @property
     def edge_address(self):
-        host, port = self.edge_server.server_address[:2]
-        return f"{host}:{port}"
+        return self._host_port(self.edge_server)
 
     @property
     def connector_address(self):
-        host, port = self.connector_server.server_address[:2]
-        return f"{host}:{port}"
+        return self._host_port(self.connector_server)
 
     # test knobs
     @property
