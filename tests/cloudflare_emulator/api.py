@@ -35,6 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .store import R2_JURISDICTIONS, ApiError
 
 API_BASE = "/client/v4"
+# The HTTP methods that change Cloudflare's state: a request in the emulator's log with one of
+# them is a write (token verification and every read are GETs).
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CONTROL_PREFIX = API_BASE + "/__emulator__"
 
 TUNNEL_READ = ("account:cloudflare_tunnel:read", "account:cloudflare_tunnel:edit")

@@ -34,7 +34,7 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 
 from . import seed as seed_module  # noqa: E402
-from .api import API_BASE, ApiContext, ApiServer, Faults, RequestLog  # noqa: E402
+from .api import API_BASE, WRITE_METHODS, ApiContext, ApiServer, Faults, RequestLog  # noqa: E402
 from .edge import ConnectorServer, EdgeServer  # noqa: E402
 from .store import Store  # noqa: E402
 
@@ -152,6 +152,12 @@ class Emulator:
     def requests(self):
         """The API request log: dicts with method, path, route, query, status, json, time."""
         return self.log.entries()
+
+    def writes(self, accepted=False):
+        """The write requests (POST, PUT, PATCH, DELETE) in the log; ``accepted``: only those
+        answered below 400, the ones that changed something."""
+        return [r for r in self.requests if r["method"] in WRITE_METHODS
+                and not (accepted and r["status"] >= 400)]
 
     def clear_log(self):
         self.log.clear()

@@ -41,6 +41,20 @@ S3_ON = {"mastodon_stack_s3_enabled": True, "mastodon_stack_s3_bucket": "mastodo
          "mastodon_stack_s3_endpoint": "https://%s.r2.cloudflarestorage.com" % ACCOUNT_ID,
          "mastodon_stack_s3_alias_host": "media.example.org",
          "mastodon_stack_s3_access_key_id": KEY_ID, "mastodon_stack_s3_secret_access_key": SECRET}
+# Settings handed over (as site.yml does from the R2 bucket): they win over the variables.
+HANDED_OVER = {"S3_ENABLED": "true", "S3_BUCKET": "from-r2", "S3_ALIAS_HOST": "files.example.org",
+               "S3_ENDPOINT": "https://%s.eu.r2.cloudflarestorage.com" % ACCOUNT_ID, "S3_REGION": "auto",
+               "S3_PROTOCOL": "https", "S3_PERMISSION": ""}
+HANDED_OVER_WRITTEN = dict({name: "'%s'" % value for name, value in HANDED_OVER.items()},
+                           AWS_ACCESS_KEY_ID="'%s'" % KEY_ID)
+# What S3_ON writes, quoted for dotenv. R2 has no ACLs: Mastodon must not set one
+# (S3_PERMISSION empty). A secret with ' $ # is double-quoted with $ escaped, so dotenv reads
+# it back unchanged.
+S3_ON_WRITTEN = {"S3_ENABLED": "'true'", "S3_BUCKET": "'mastodon-media'", "S3_REGION": "'auto'",
+                 "S3_ENDPOINT": "'https://%s.r2.cloudflarestorage.com'" % ACCOUNT_ID, "S3_PROTOCOL": "'https'",
+                 "S3_ALIAS_HOST": "'media.example.org'", "S3_PERMISSION": "''", "AWS_ACCESS_KEY_ID": "'%s'" % KEY_ID,
+                 "AWS_SECRET_ACCESS_KEY": '"s3-secret-77f0-not-real\\$#\'x"',
+                 "PAPERCLIP_ROOT_PATH": "'/home/mastodon/live/public/system'"}
 S3_NAMES = ("S3_ENABLED", "S3_BUCKET", "S3_ENDPOINT", "S3_REGION", "S3_PROTOCOL", "S3_ALIAS_HOST",
             "S3_PERMISSION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
@@ -125,11 +139,7 @@ def rendered(tmp_path_factory):
         "s3_handed_over": dict(STACK, mastodon_stack_s3_bucket="not-this-one",
                                mastodon_stack_s3_access_key_id=KEY_ID,
                                mastodon_stack_s3_secret_access_key=SECRET,
-                               mastodon_stack_s3_settings={
-                                   "S3_ENABLED": "true", "S3_BUCKET": "from-r2",
-                                   "S3_ENDPOINT": "https://%s.eu.r2.cloudflarestorage.com" % ACCOUNT_ID,
-                                   "S3_ALIAS_HOST": "files.example.org", "S3_REGION": "auto",
-                                   "S3_PROTOCOL": "https", "S3_PERMISSION": ""}),
+                               mastodon_stack_s3_settings=HANDED_OVER),
     }
     rc, out = playbook(tmp, RENDER, hosts)
     assert rc == 0, out[-4000:]
@@ -143,20 +153,12 @@ def test_s3_off_writes_no_object_storage_setting(rendered):
     assert "# Files are stored on this machine\nPAPERCLIP_ROOT_PATH='/home/mastodon/live/public/system'" in text
 
 
-def test_s3_on_writes_mastodons_settings_quoted(rendered):
-    files, _out = rendered
-    values = parse(files["s3_on"])
-    assert values["S3_ENABLED"] == "'true'"
-    assert values["S3_BUCKET"] == "'mastodon-media'"
-    assert values["S3_ENDPOINT"] == "'https://%s.r2.cloudflarestorage.com'" % ACCOUNT_ID
-    assert values["S3_REGION"] == "'auto'"
-    assert values["S3_PROTOCOL"] == "'https'"
-    assert values["S3_ALIAS_HOST"] == "'media.example.org'"
-    assert values["S3_PERMISSION"] == "''"  # R2 has no ACLs: Mastodon must not set one
-    assert values["AWS_ACCESS_KEY_ID"] == "'%s'" % KEY_ID
-    # A secret with ' $ # is double-quoted with $ escaped, so dotenv reads it back unchanged.
-    assert values["AWS_SECRET_ACCESS_KEY"] == '"s3-secret-77f0-not-real\\$#\'x"'
-    assert values["PAPERCLIP_ROOT_PATH"] == "'/home/mastodon/live/public/system'"
+@pytest.mark.parametrize("host, expected", [("s3_on", S3_ON_WRITTEN), ("s3_handed_over", HANDED_OVER_WRITTEN)],
+                         ids=["s3 on writes mastodons settings quoted",
+                              "handed over settings win over the variables"])
+def test_s3_settings_are_written_as_mastodon_reads_them(rendered, host, expected):
+    values = parse(rendered[0][host])
+    assert {name: values.get(name) for name in expected} == expected
 
 
 def test_s3_off_is_the_s3_on_file_without_the_s3_block(rendered):
@@ -168,16 +170,6 @@ def test_s3_off_is_the_s3_on_file_without_the_s3_block(rendered):
     on = ["# Files are stored on this machine"
           if line.startswith("# Files from before the switch") else line for line in on]
     assert on == files["s3_off"].splitlines()
-
-
-def test_handed_over_settings_win_over_the_variables(rendered):
-    files, _out = rendered
-    values = parse(files["s3_handed_over"])
-    assert values["S3_ENABLED"] == "'true'"
-    assert values["S3_BUCKET"] == "'from-r2'"
-    assert values["S3_ENDPOINT"] == "'https://%s.eu.r2.cloudflarestorage.com'" % ACCOUNT_ID
-    assert values["S3_ALIAS_HOST"] == "'files.example.org'"
-    assert values["AWS_ACCESS_KEY_ID"] == "'%s'" % KEY_ID
 
 
 def test_the_key_pair_is_never_in_the_output(rendered):
