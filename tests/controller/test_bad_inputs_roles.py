@@ -32,14 +32,21 @@ CASE_FILE = Path(__file__).resolve().parent / "files" / "bad_inputs_roles.yml"
 def load_cases(path=CASE_FILE):
     """The case file as (baseline per role, {case: (role, variable named, values)})."""
     data = yaml.safe_load(path.read_text())
+
+    def values_of(values):
+        values = dict(values)
+        preset = values.pop("with", None)
+        return dict(data["presets"][preset], **values) if preset else values
+
     cases = {}
     for role, role_cases in data["cases"].items():
         for case, entry in role_cases.items():
             if isinstance(entry, dict):  # {variable: bad value}: the message names it
-                assert len(entry) == 1, "%s: name the variable: [variable, {values}]" % case
-                entry = [next(iter(entry)), entry]
+                named = [key for key in entry if key != "with"]
+                assert len(named) == 1, "%s: name the variable: [variable, {values}]" % case
+                entry = [named[0], entry]
             variable, values = entry
-            cases[case] = (role, variable, values)
+            cases[case] = (role, variable, values_of(values))
     return data["baseline"], cases
 
 
