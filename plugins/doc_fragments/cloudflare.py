@@ -10,7 +10,8 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
 
-    # Options shared by every Cloudflare module of the collection.
+    # Options shared by every Cloudflare module of the collection, and the action group
+    # (meta/runtime.yml) every one of them belongs to.
     DOCUMENTATION = r'''
 options:
   api_token:
@@ -67,6 +68,13 @@ options:
         O(retry_budget)).
     type: float
     default: 30
+attributes:
+  action_group:
+    description: Use C(group/selfhost.mastodon.cloudflare) in C(module_defaults) to set
+      defaults for this module.
+    support: full
+    membership:
+      - selfhost.mastodon.cloudflare
 requirements:
   - requests
 notes:
@@ -90,12 +98,6 @@ attributes:
     description: When run twice in a row with the same arguments, the second run reports
       no change and sends no write request.
     support: full
-  action_group:
-    description: Use C(group/selfhost.mastodon.cloudflare) in C(module_defaults) to set
-      defaults for this module.
-    support: full
-    membership:
-      - selfhost.mastodon.cloudflare
 '''
 
     # Attributes of read-only (info) modules.
@@ -117,10 +119,4 @@ attributes:
     description: When run twice in a row with the same arguments, the second run reports
       no change.
     support: full
-  action_group:
-    description: Use C(group/selfhost.mastodon.cloudflare) in C(module_defaults) to set
-      defaults for this module.
-    support: full
-    membership:
-      - selfhost.mastodon.cloudflare
 '''

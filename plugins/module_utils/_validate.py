@@ -152,23 +152,27 @@ def service_problem(service):
     return None
 
 
+def _pattern_problem(value, pattern, if_empty, if_mismatch):
+    """The one-pattern checks: ``if_empty`` for an empty or non-text value, ``if_mismatch``
+    when ``pattern`` does not match, None when it does."""
+    if not isinstance(value, str) or value == '':
+        return if_empty
+    return None if pattern.match(value) else if_mismatch
+
+
 def tunnel_name_problem(name):
-    if not isinstance(name, str) or name == '':
-        return 'is empty'
-    if not TUNNEL_NAME_RE.match(name):
-        return ('must be 1-63 characters: letters, digits, ".", "_" or "-", starting with a '
-                'letter or digit')
-    return None
+    return _pattern_problem(
+        name, TUNNEL_NAME_RE, 'is empty',
+        'must be 1-63 characters: letters, digits, ".", "_" or "-", starting with a letter or digit')
 
 
 def account_id_problem(account_id):
     """Cloudflare account ids are 32 lower-case hexadecimal characters."""
-    if not isinstance(account_id, str) or account_id == '':
-        return 'is empty; copy the account id from the Cloudflare dashboard (32 hex characters)'
-    if not ACCOUNT_ID_RE.match(account_id):
-        return ('is not a Cloudflare account id (32 lower-case hexadecimal characters, as in '
-                'the dashboard URL dash.cloudflare.com/<account id>)')
-    return None
+    return _pattern_problem(
+        account_id, ACCOUNT_ID_RE,
+        'is empty; copy the account id from the Cloudflare dashboard (32 hex characters)',
+        'is not a Cloudflare account id (32 lower-case hexadecimal characters, as in the '
+        'dashboard URL dash.cloudflare.com/<account id>)')
 
 
 S3_BUCKET_NAME_RE = re.compile(r'^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')

@@ -6,6 +6,7 @@ README.md in this folder.  Typical use from pytest, with ``tests/`` on ``sys.pat
     from cloudflare_emulator import Emulator, TOKEN_FULL, ACCOUNT_ID
 """
 
+from .api import WRITE_METHODS
 from .emulator import Emulator
 from .seed import (
     ACCOUNT_ID,
@@ -28,10 +29,6 @@ from .seed import (
     ZONE_ID,
     ZONE_NAME,
 )
-
-# The HTTP methods that change Cloudflare's state: a request in the emulator's log with one of
-# them is a write (token verification and every read are GETs).
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 __all__ = [
     "ACCOUNT_ID", "DEFAULT_SEED", "Emulator", "OTHER_ACCOUNT_ID", "SUB_ZONE_ID",

@@ -26,6 +26,7 @@ import base64
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 import urllib.parse
@@ -34,6 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .store import R2_JURISDICTIONS, ApiError
 
 API_BASE = "/client/v4"
+# The HTTP methods that change Cloudflare's state: a request in the emulator's log with one of
+# them is a write (token verification and every read are GETs).
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CONTROL_PREFIX = API_BASE + "/__emulator__"
 
 TUNNEL_READ = ("account:cloudflare_tunnel:read", "account:cloudflare_tunnel:edit")
@@ -41,6 +45,8 @@ TUNNEL_EDIT = ("account:cloudflare_tunnel:edit",)
 ZONE_READ = ("zone:zone:read",)
 DNS_READ = ("zone:dns:read", "zone:dns:edit")
 DNS_EDIT = ("zone:dns:edit",)
+R2_READ = ("account:workers_r2_storage:read", "account:workers_r2_storage:edit")
+R2_EDIT = ("account:workers_r2_storage:edit",)
 
 # per_page rules from the published schema: (default, minimum, maximum)
 TUNNEL_PAGING = (20, 1, 1000)
@@ -48,53 +54,67 @@ ZONE_PAGING = (20, 5, 50)
 DNS_PAGING = (100, 1, 5000000)
 
 _ID = r"(?P<{}>[^/]+)"
-ROUTES = [
-    # (method, template, handler name)
-    ("GET", "/user/tokens/verify", "verify_user_token"),
-    ("GET", "/accounts/{account_id}/tokens/verify", "verify_account_token"),
-    ("GET", "/accounts/{account_id}/cfd_tunnel", "list_tunnels"),
-    ("POST", "/accounts/{account_id}/cfd_tunnel", "create_tunnel"),
-    ("GET", "/accounts/{account_id}/cfd_tunnel/{tunnel_id}", "get_tunnel"),
-    ("PATCH", "/accounts/{account_id}/cfd_tunnel/{tunnel_id}", "update_tunnel"),
-    ("DELETE", "/accounts/{account_id}/cfd_tunnel/{tunnel_id}", "delete_tunnel"),
-    ("GET", "/accounts/{account_id}/cfd_tunnel/{tunnel_id}/token", "get_tunnel_token"),
-    ("GET", "/accounts/{account_id}/cfd_tunnel/{tunnel_id}/configurations", "get_config"),
-    ("PUT", "/accounts/{account_id}/cfd_tunnel/{tunnel_id}/configurations", "put_config"),
-    ("GET", "/accounts/{account_id}/cfd_tunnel/{tunnel_id}/connections", "list_connections"),
-    ("DELETE", "/accounts/{account_id}/cfd_tunnel/{tunnel_id}/connections",
-     "cleanup_connections"),
-    ("GET", "/accounts/{account_id}/cfd_tunnel/{tunnel_id}/connectors/{connector_id}",
-     "get_connector"),
-    ("GET", "/zones", "list_zones"),
-    ("GET", "/zones/{zone_id}", "get_zone"),
-    ("GET", "/zones/{zone_id}/dns_records", "list_dns"),
-    ("POST", "/zones/{zone_id}/dns_records", "create_dns"),
-    ("GET", "/zones/{zone_id}/dns_records/{record_id}", "get_dns"),
-    ("PUT", "/zones/{zone_id}/dns_records/{record_id}", "put_dns"),
-    ("PATCH", "/zones/{zone_id}/dns_records/{record_id}", "patch_dns"),
-    ("DELETE", "/zones/{zone_id}/dns_records/{record_id}", "delete_dns"),
-]
 
-# R2 (object storage): buckets and their public custom domains. Paths and bodies as in
-# Cloudflare's API reference (r2/buckets, r2/buckets/{bucket_name}/domains/custom).
-ROUTES += [
-    ("GET", "/accounts/{account_id}/r2/buckets", "list_r2_buckets"),
-    ("POST", "/accounts/{account_id}/r2/buckets", "create_r2_bucket"),
-    ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}", "get_r2_bucket"),
-    ("DELETE", "/accounts/{account_id}/r2/buckets/{bucket_name}", "delete_r2_bucket"),
-    ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}/domains/custom",
-     "list_r2_domains"),
-    ("POST", "/accounts/{account_id}/r2/buckets/{bucket_name}/domains/custom",
-     "create_r2_domain"),
-    ("GET", "/accounts/{account_id}/r2/buckets/{bucket_name}/domains/custom/{domain}",
-     "get_r2_domain"),
-    ("PUT", "/accounts/{account_id}/r2/buckets/{bucket_name}/domains/custom/{domain}",
-     "update_r2_domain"),
-    ("DELETE", "/accounts/{account_id}/r2/buckets/{bucket_name}/domains/custom/{domain}",
-     "delete_r2_domain"),
-]
-R2_READ = ("account:workers_r2_storage:read", "account:workers_r2_storage:edit")
-R2_EDIT = ("account:workers_r2_storage:edit",)
+# The API's paths as one tree: under each path, per method, the handler (``h_<name>``) and
+# the token permissions it needs (one of them), checked against the path's account or zone
+# before the handler runs (None: the handler decides); the paths below it are the keys that
+# start with "/". R2 (object storage): buckets and their public custom domains, paths and
+# bodies as in Cloudflare's API reference.
+RESOURCES = {
+    "/user/tokens/verify": {"GET": ("verify_user_token", None)},
+    "/accounts/{account_id}": {
+        "/tokens/verify": {"GET": ("verify_account_token", None)},
+        "/cfd_tunnel": {
+            "GET": ("list_tunnels", TUNNEL_READ), "POST": ("create_tunnel", TUNNEL_EDIT),
+            "/{tunnel_id}": {
+                "GET": ("get_tunnel", TUNNEL_READ), "PATCH": ("update_tunnel", TUNNEL_EDIT),
+                "DELETE": ("delete_tunnel", TUNNEL_EDIT),
+                "/token": {"GET": ("get_tunnel_token", TUNNEL_EDIT)},
+                "/configurations": {"GET": ("get_config", TUNNEL_READ),
+                                    "PUT": ("put_config", TUNNEL_EDIT)},
+                "/connections": {"GET": ("list_connections", TUNNEL_READ),
+                                 "DELETE": ("cleanup_connections", TUNNEL_EDIT)},
+                "/connectors/{connector_id}": {"GET": ("get_connector", TUNNEL_READ)},
+            },
+        },
+        "/r2/buckets": {
+            "GET": ("list_r2_buckets", R2_READ), "POST": ("create_r2_bucket", R2_EDIT),
+            "/{bucket_name}": {
+                "GET": ("get_r2_bucket", R2_READ), "DELETE": ("delete_r2_bucket", R2_EDIT),
+                "/domains/custom": {
+                    "GET": ("list_r2_domains", R2_READ), "POST": ("create_r2_domain", R2_EDIT),
+                    "/{domain}": {"GET": ("get_r2_domain", R2_READ),
+                                  "PUT": ("update_r2_domain", R2_EDIT),
+                                  "DELETE": ("delete_r2_domain", R2_EDIT)},
+                },
+            },
+        },
+    },
+    "/zones": {
+        "GET": ("list_zones", None),
+        "/{zone_id}": {
+            "GET": ("get_zone", ZONE_READ),
+            "/dns_records": {
+                "GET": ("list_dns", DNS_READ), "POST": ("create_dns", DNS_EDIT),
+                "/{record_id}": {"GET": ("get_dns", DNS_READ), "PUT": ("put_dns", DNS_EDIT),
+                                 "PATCH": ("patch_dns", DNS_EDIT),
+                                 "DELETE": ("delete_dns", DNS_EDIT)},
+            },
+        },
+    },
+}
+
+
+def _routes(resources, prefix=""):
+    """(method, path template, handler name, permissions) for every method in the tree."""
+    for key, value in resources.items():
+        if key.startswith("/"):
+            yield from _routes(value, prefix + key)
+        else:
+            yield (key, prefix) + value
+
+
+ROUTES = list(_routes(RESOURCES))
 R2_BUCKET_PAGING = (20, 1, 1000)
 
 
@@ -103,14 +123,14 @@ def _compile(template):
     return re.compile("^" + pattern + "/?$")
 
 
-COMPILED_ROUTES = [(m, t, _compile(t), h) for m, t, h in ROUTES]
+COMPILED_ROUTES = [(m, t, _compile(t), h, p) for m, t, h, p in ROUTES]
 
 
 def route_template(path):
     """The documented path template for an API path (``/zones/{zone_id}``), or the path."""
     if path.startswith(API_BASE):
         path = path[len(API_BASE):]
-    for _method, template, regex, _handler in COMPILED_ROUTES:
+    for _method, template, regex, _handler, _permissions in COMPILED_ROUTES:
         if regex.match(path):
             return template
     return path
@@ -322,11 +342,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             if fault.get("close_connection"):
                 entry["status"] = 0
                 self.ctx.log.add(entry)
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(2)
-                except OSError:
-                    pass
+                self._hang_up()
                 return
             if fault.get("status"):
                 entry["status"] = fault["status"]
@@ -337,13 +353,17 @@ class ApiHandler(BaseHTTPRequestHandler):
         entry["status"] = status
         self.ctx.log.add(entry)
         if fault and fault.get("lose_answer"):
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
+            self._hang_up()
             return
         self._send(status, body, headers)
+
+    def _hang_up(self):
+        """Close the connection without an answer (an injected network fault)."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _send_fault(self, fault):
         status = fault["status"]
@@ -372,14 +392,14 @@ class ApiHandler(BaseHTTPRequestHandler):
                                           f"{path}, perhaps your object identifier is "
                                           "invalid?"}]), {}
         sub = path[len(API_BASE):] or "/"
-        match = handler = None
+        match = handler = permissions = None
         path_matched = False
-        for route_method, _template, regex, name in COMPILED_ROUTES:
+        for route_method, _template, regex, name, needs in COMPILED_ROUTES:
             found = regex.match(sub)
             if found:
                 path_matched = True
                 if route_method == method:
-                    match, handler = found, name
+                    match, handler, permissions = found, name, needs
                     break
         try:
             if handler is None:
@@ -390,8 +410,10 @@ class ApiHandler(BaseHTTPRequestHandler):
             if raw and not isinstance(body, (dict, list)):
                 raise ApiError(400, 6007, "Malformed JSON in request body")
             token = self._authenticate(handler)
-            result = getattr(self, "h_" + handler)(token, query, body or {},
-                                                   **match.groupdict())
+            ids = match.groupdict()
+            if permissions is not None:
+                self._require_scope(token, ids, permissions)
+            result = getattr(self, "h_" + handler)(token, query, body or {}, **ids)
             status, payload = 200, result
             if isinstance(result, tuple):
                 payload_result, info, messages = (result + (None,))[:3]
@@ -437,6 +459,13 @@ class ApiHandler(BaseHTTPRequestHandler):
         if not any(p in token["permissions"] for p in permissions):
             raise ApiError(403, 10000, "Authentication error")
 
+    def _require_scope(self, token, ids, permissions):
+        """The token reaches the path's account (or zone) with one of *permissions*."""
+        if "account_id" in ids:
+            self._require_account(token, ids["account_id"], permissions)
+        else:
+            self._require_zone(token, ids["zone_id"], permissions)
+
     def _zone_in_scope(self, token, zone):
         accounts, zones = token["accounts"], token["zones"]
         if accounts != "*" and zone["account"]["id"] not in accounts:
@@ -478,7 +507,6 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     # tunnels
     def h_list_tunnels(self, token, query, body, account_id):
-        self._require_account(token, account_id, TUNNEL_READ)
         items = self.ctx.store.list_tunnels(
             account_id, name=query.get("name"), is_deleted=_bool_param(query.get("is_deleted")),
             uuid_filter=query.get("uuid"), include_prefix=query.get("include_prefix"),
@@ -486,48 +514,38 @@ class ApiHandler(BaseHTTPRequestHandler):
         return paginate(items, query, TUNNEL_PAGING)
 
     def h_create_tunnel(self, token, query, body, account_id):
-        self._require_account(token, account_id, TUNNEL_EDIT)
         return self.ctx.store.create_tunnel(account_id, body)
 
     def h_get_tunnel(self, token, query, body, account_id, tunnel_id):
-        self._require_account(token, account_id, TUNNEL_READ)
         store = self.ctx.store
         with store.lock:
             return store.public_tunnel(store.get_tunnel(account_id, tunnel_id))
 
     def h_update_tunnel(self, token, query, body, account_id, tunnel_id):
-        self._require_account(token, account_id, TUNNEL_EDIT)
         return self.ctx.store.update_tunnel(account_id, tunnel_id, body)
 
     def h_delete_tunnel(self, token, query, body, account_id, tunnel_id):
-        self._require_account(token, account_id, TUNNEL_EDIT)
         return self.ctx.store.delete_tunnel(account_id, tunnel_id)
 
     def h_get_tunnel_token(self, token, query, body, account_id, tunnel_id):
-        self._require_account(token, account_id, TUNNEL_EDIT)
         return self.ctx.store.get_token(account_id, tunnel_id)
 
     def h_get_config(self, token, query, body, account_id, tunnel_id):
-        self._require_account(token, account_id, TUNNEL_READ)
         return self.ctx.store.get_configuration(account_id, tunnel_id)
 
     def h_put_config(self, token, query, body, account_id, tunnel_id):
-        self._require_account(token, account_id, TUNNEL_EDIT)
         return self.ctx.store.put_configuration(account_id, tunnel_id, body)
 
     def h_list_connections(self, token, query, body, account_id, tunnel_id):
-        self._require_account(token, account_id, TUNNEL_READ)
         items = self.ctx.store.list_connections(account_id, tunnel_id)
         return items, {"page": 1, "per_page": max(len(items), 1), "count": len(items),
                        "total_count": len(items), "total_pages": 1 if items else 0}
 
     def h_cleanup_connections(self, token, query, body, account_id, tunnel_id):
-        self._require_account(token, account_id, TUNNEL_EDIT)
         return self.ctx.store.cleanup_connections(account_id, tunnel_id,
                                                   query.get("client_id") or None)
 
     def h_get_connector(self, token, query, body, account_id, tunnel_id, connector_id):
-        self._require_account(token, account_id, TUNNEL_READ)
         for client in self.ctx.store.list_connections(account_id, tunnel_id):
             if client["id"] == connector_id:
                 return client
@@ -558,11 +576,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         return paginate(zones, query, ZONE_PAGING)
 
     def h_get_zone(self, token, query, body, zone_id):
-        return dict(self._require_zone(token, zone_id, ZONE_READ))
+        return dict(self.ctx.store.zones[zone_id])
 
     # DNS records
     def h_list_dns(self, token, query, body, zone_id):
-        self._require_zone(token, zone_id, DNS_READ)
         records = self.ctx.store.list_dns_records(zone_id)
         tests = []
         name = query.get("name.exact", query.get("name"))
@@ -586,23 +603,18 @@ class ApiHandler(BaseHTTPRequestHandler):
         return paginate(records, query, DNS_PAGING)
 
     def h_create_dns(self, token, query, body, zone_id):
-        self._require_zone(token, zone_id, DNS_EDIT)
         return self.ctx.store.create_dns_record(zone_id, body)
 
     def h_get_dns(self, token, query, body, zone_id, record_id):
-        self._require_zone(token, zone_id, DNS_READ)
         return dict(self.ctx.store.get_dns_record(zone_id, record_id))
 
     def h_put_dns(self, token, query, body, zone_id, record_id):
-        self._require_zone(token, zone_id, DNS_EDIT)
         return self.ctx.store.update_dns_record(zone_id, record_id, body, patch=False)
 
     def h_patch_dns(self, token, query, body, zone_id, record_id):
-        self._require_zone(token, zone_id, DNS_EDIT)
         return self.ctx.store.update_dns_record(zone_id, record_id, body, patch=True)
 
     def h_delete_dns(self, token, query, body, zone_id, record_id):
-        self._require_zone(token, zone_id, DNS_EDIT)
         return self.ctx.store.delete_dns_record(zone_id, record_id)
 
     # R2 buckets and custom domains
@@ -615,7 +627,6 @@ class ApiHandler(BaseHTTPRequestHandler):
         return value
 
     def h_list_r2_buckets(self, token, query, body, account_id):
-        self._require_account(token, account_id, R2_READ)
         start_after = query.get("start_after")
         cursor = query.get("cursor")
         if cursor:
@@ -639,28 +650,23 @@ class ApiHandler(BaseHTTPRequestHandler):
         return {"buckets": chunk}, {"cursor": next_cursor, "per_page": per_page}
 
     def h_create_r2_bucket(self, token, query, body, account_id):
-        self._require_account(token, account_id, R2_EDIT)
         return self.ctx.store.create_r2_bucket(account_id, self._r2_jurisdiction(), body)
 
     def h_get_r2_bucket(self, token, query, body, account_id, bucket_name):
-        self._require_account(token, account_id, R2_READ)
         store = self.ctx.store
         with store.lock:
             return store.public_r2_bucket(
                 store.get_r2_bucket(account_id, self._r2_jurisdiction(), bucket_name))
 
     def h_delete_r2_bucket(self, token, query, body, account_id, bucket_name):
-        self._require_account(token, account_id, R2_EDIT)
         return self.ctx.store.delete_r2_bucket(account_id, self._r2_jurisdiction(),
                                                bucket_name)
 
     def h_list_r2_domains(self, token, query, body, account_id, bucket_name):
-        self._require_account(token, account_id, R2_READ)
         return {"domains": self.ctx.store.list_r2_domains(account_id, self._r2_jurisdiction(),
                                                           bucket_name)}
 
     def h_create_r2_domain(self, token, query, body, account_id, bucket_name):
-        self._require_account(token, account_id, R2_EDIT)
         jurisdiction = self._r2_jurisdiction()
         store = self.ctx.store
         with store.lock:
@@ -676,19 +682,16 @@ class ApiHandler(BaseHTTPRequestHandler):
         return store.create_r2_domain(account_id, jurisdiction, bucket_name, body, zone)
 
     def h_get_r2_domain(self, token, query, body, account_id, bucket_name, domain):
-        self._require_account(token, account_id, R2_READ)
         store = self.ctx.store
         with store.lock:
             return dict(store.get_r2_domain(account_id, self._r2_jurisdiction(), bucket_name,
                                             domain))
 
     def h_update_r2_domain(self, token, query, body, account_id, bucket_name, domain):
-        self._require_account(token, account_id, R2_EDIT)
         return self.ctx.store.update_r2_domain(account_id, self._r2_jurisdiction(),
                                                bucket_name, domain, body)
 
     def h_delete_r2_domain(self, token, query, body, account_id, bucket_name, domain):
-        self._require_account(token, account_id, R2_EDIT)
         return self.ctx.store.delete_r2_domain(account_id, self._r2_jurisdiction(),
                                                bucket_name, domain)
 

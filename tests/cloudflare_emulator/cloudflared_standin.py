@@ -139,13 +139,19 @@ def host_port(text, default_port):
 
 
 # --------------------------------------------------------------------------- protocol
+# The wire helpers live here because this file must stay self-contained (a role installs it
+# as /usr/local/bin/cloudflared); the emulator's side imports them (see protocol.py).
+MAX_LINE = 1024 * 1024
+
+
 def send_message(sock, message):
-    """One JSON line (same framing as the emulator's protocol.py)."""
+    """Write one JSON message line to *sock*."""
     sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
 
 
 def read_message(rfile):
-    line = rfile.readline(1024 * 1024)
+    """Read one JSON message line from a buffered reader; None at EOF."""
+    line = rfile.readline(MAX_LINE)
     if not line:
         return None
     return json.loads(line)
@@ -188,6 +194,8 @@ def http_response(status, reason, body=b"", content_type="text/plain; charset=ut
 
 
 def pipe(read, sock, shutdown_how):
+    """Copy bytes from *read* (a callable returning bytes) to *sock* until EOF, then shut
+    *sock* down (``socket.SHUT_WR`` or ``SHUT_RDWR``). The edge uses it too."""
     try:
         while True:
             data = read(65536)

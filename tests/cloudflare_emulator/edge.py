@@ -31,31 +31,13 @@ import ssl
 import threading
 import uuid
 
-from .protocol import read_message, send_message
+from .protocol import pipe, read_message, send_message
 from .store import now_iso
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
               "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"}
 STREAM_WAIT = 10.0
 PING_INTERVAL = 5.0
-
-
-def _pipe(src_read, dst_sock, done):
-    """Copy bytes from *src_read* (callable returning bytes) to *dst_sock* until EOF."""
-    try:
-        while True:
-            data = src_read(65536)
-            if not data:
-                break
-            dst_sock.sendall(data)
-    except (OSError, ValueError):
-        pass
-    finally:
-        try:
-            dst_sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        done.set()
 
 
 class ControlConnection:
@@ -390,10 +372,9 @@ class EdgeHandler(socketserver.StreamRequestHandler):
         self.wfile.flush()
         self.server.log(f"edge: {method} {hostname}{target} from {visitor_ip} -> {status}")
         if status == 101:
-            done = threading.Event()
-            threading.Thread(target=_pipe, args=(self.rfile.read1, sock, threading.Event()),
+            threading.Thread(target=pipe, args=(self.rfile.read1, sock, socket.SHUT_WR),
                              daemon=True).start()
-            _pipe(rfile.read1, self.connection, done)
+            pipe(rfile.read1, self.connection, socket.SHUT_WR)
             return
         remaining = response_headers.get("Content-Length")
         if remaining is not None and method != "HEAD":

@@ -34,7 +34,7 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 
 from . import seed as seed_module  # noqa: E402
-from .api import API_BASE, ApiContext, ApiServer, Faults, RequestLog  # noqa: E402
+from .api import API_BASE, WRITE_METHODS, ApiContext, ApiServer, Faults, RequestLog  # noqa: E402
 from .edge import ConnectorServer, EdgeServer  # noqa: E402
 from .store import Store  # noqa: E402
 
@@ -125,32 +125,39 @@ class Emulator:
             print(f"[emulator] {message}", file=sys.stderr, flush=True)
 
     # addresses
+    @staticmethod
+    def _host_port(server):
+        host, port = server.server_address[:2]
+        return f"{host}:{port}"
+
     @property
     def api_url(self):
-        host, port = self.api_server.server_address[:2]
-        return f"http://{host}:{port}{API_BASE}"
+        return f"http://{self._host_port(self.api_server)}{API_BASE}"
 
     @property
     def edge_url(self):
-        host, port = self.edge_server.server_address[:2]
         scheme = "https" if self.edge_cert else "http"
-        return f"{scheme}://{host}:{port}"
+        return f"{scheme}://{self._host_port(self.edge_server)}"
 
     @property
     def edge_address(self):
-        host, port = self.edge_server.server_address[:2]
-        return f"{host}:{port}"
+        return self._host_port(self.edge_server)
 
     @property
     def connector_address(self):
-        host, port = self.connector_server.server_address[:2]
-        return f"{host}:{port}"
+        return self._host_port(self.connector_server)
 
     # test knobs
     @property
     def requests(self):
         """The API request log: dicts with method, path, route, query, status, json, time."""
         return self.log.entries()
+
+    def writes(self, accepted=False):
+        """The write requests (POST, PUT, PATCH, DELETE) in the log; ``accepted``: only those
+        answered below 400, the ones that changed something."""
+        return [r for r in self.requests if r["method"] in WRITE_METHODS
+                and not (accepted and r["status"] >= 400)]
 
     def clear_log(self):
         self.log.clear()

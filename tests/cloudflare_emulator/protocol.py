@@ -20,25 +20,13 @@ Stream connection (the connector dials OUT again for each announced stream)::
     then raw bytes: the edge writes the visitor's HTTP request, the connector writes the
     origin's HTTP response; after a 101 the bytes flow both ways (websocket).
 
-``cloudflared_standin.py`` carries its own copy of the two helpers below because it must
-stay a single self-contained file (a role installs it as /usr/local/bin/cloudflared).
+The helpers that write and read a message line, and the one that copies a stream's bytes,
+are defined once in ``cloudflared_standin.py`` (it must stay a single self-contained file: a
+role installs it as /usr/local/bin/cloudflared); the emulator's side imports them from here.
 """
 
 from __future__ import annotations
 
-import json
+from .cloudflared_standin import MAX_LINE, pipe, read_message, send_message
 
-MAX_LINE = 1024 * 1024
-
-
-def send_message(sock, message):
-    """Write one JSON message line to *sock*."""
-    sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
-
-
-def read_message(rfile):
-    """Read one JSON message line from a buffered reader; None at EOF."""
-    line = rfile.readline(MAX_LINE)
-    if not line:
-        return None
-    return json.loads(line)
+__all__ = ["MAX_LINE", "pipe", "read_message", "send_message"]

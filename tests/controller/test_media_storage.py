@@ -11,24 +11,27 @@ What is not tested here: an upload into a real S3 server. Mastodon itself (the u
 run on these machines (tests/mastodon_double stands in for it and uploads nothing), so the
 settings are checked as Mastodon reads them, not used.
 
-Self-contained (playbooks are written into a temporary folder) so that the file can move.
+Playbooks are written into a temporary folder and run with tests/support/ansible_cli.py.
 """
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL, Emulator
+from support.ansible_cli import ansible_playbook
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 TEMPLATE = ROOT / "roles" / "mastodon_stack" / "templates" / "env.production.j2"
 SITE = ROOT / "playbooks" / "site.yml"
-sys.path.insert(0, str(ROOT / "tests"))
 
-from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL, WRITE_METHODS, Emulator  # noqa: E402
+
+def quoted(settings):
+    """Settings as .env.production holds plain values: single-quoted."""
+    return {name: "'%s'" % value for name, value in settings.items()}
+
 
 KEY_ID = "s3-keyid-91ab-not-real"
 SECRET = "s3-secret-77f0-not-real$#'x"
@@ -41,6 +44,19 @@ S3_ON = {"mastodon_stack_s3_enabled": True, "mastodon_stack_s3_bucket": "mastodo
          "mastodon_stack_s3_endpoint": "https://%s.r2.cloudflarestorage.com" % ACCOUNT_ID,
          "mastodon_stack_s3_alias_host": "media.example.org",
          "mastodon_stack_s3_access_key_id": KEY_ID, "mastodon_stack_s3_secret_access_key": SECRET}
+# Settings handed over (as site.yml does from the R2 bucket): they win over the variables.
+HANDED_OVER = {"S3_ENABLED": "true", "S3_BUCKET": "from-r2", "S3_ALIAS_HOST": "files.example.org",
+               "S3_ENDPOINT": "https://%s.eu.r2.cloudflarestorage.com" % ACCOUNT_ID, "S3_REGION": "auto",
+               "S3_PROTOCOL": "https", "S3_PERMISSION": ""}
+HANDED_OVER_WRITTEN = dict(quoted(HANDED_OVER), AWS_ACCESS_KEY_ID="'%s'" % KEY_ID)
+# What S3_ON writes, quoted for dotenv. R2 has no ACLs: Mastodon must not set one
+# (S3_PERMISSION empty). A secret with ' $ # is double-quoted with $ escaped, so dotenv reads
+# it back unchanged.
+S3_ON_WRITTEN = {"S3_ENABLED": "'true'", "S3_BUCKET": "'mastodon-media'", "S3_REGION": "'auto'",
+                 "S3_ENDPOINT": "'https://%s.r2.cloudflarestorage.com'" % ACCOUNT_ID, "S3_PROTOCOL": "'https'",
+                 "S3_ALIAS_HOST": "'media.example.org'", "S3_PERMISSION": "''", "AWS_ACCESS_KEY_ID": "'%s'" % KEY_ID,
+                 "AWS_SECRET_ACCESS_KEY": '"s3-secret-77f0-not-real\\$#\'x"',
+                 "PAPERCLIP_ROOT_PATH": "'/home/mastodon/live/public/system'"}
 S3_NAMES = ("S3_ENABLED", "S3_BUCKET", "S3_ENDPOINT", "S3_REGION", "S3_PROTOCOL", "S3_ALIAS_HOST",
             "S3_PERMISSION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
@@ -92,11 +108,6 @@ R2_THEN_RENDER = """
 """ + RENDER.split("  tasks:\n", 1)[1]
 
 
-def env():
-    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
-                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0")
-
-
 def playbook(tmp_path, text, hosts, *args):
     path = tmp_path / "play.yml"
     path.write_text(text.format(template=TEMPLATE, secrets=json.dumps(FAKE_SECRETS)))
@@ -105,14 +116,18 @@ def playbook(tmp_path, text, hosts, *args):
         name: dict(values, ansible_connection="local", ansible_python_interpreter=sys.executable,
                    out=str(tmp_path / (name + ".env")))
         for name, values in hosts.items()}}}))
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(path), *args],
-                          cwd=str(ROOT), env=env(), capture_output=True, text=True, timeout=600,
-                          check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    proc = ansible_playbook(path, *args, inventory=inventory, timeout=600)
+    return proc.returncode, proc.output
 
 
 def parse(text):
     return dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z][A-Z0-9_]*=", line))
+
+
+def assert_written(text, expected):
+    """The .env.production *text* holds each expected NAME=value line (values as written)."""
+    values = parse(text)
+    assert {name: values.get(name) for name in expected} == expected
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +140,7 @@ def rendered(tmp_path_factory):
         "s3_handed_over": dict(STACK, mastodon_stack_s3_bucket="not-this-one",
                                mastodon_stack_s3_access_key_id=KEY_ID,
                                mastodon_stack_s3_secret_access_key=SECRET,
-                               mastodon_stack_s3_settings={
-                                   "S3_ENABLED": "true", "S3_BUCKET": "from-r2",
-                                   "S3_ENDPOINT": "https://%s.eu.r2.cloudflarestorage.com" % ACCOUNT_ID,
-                                   "S3_ALIAS_HOST": "files.example.org", "S3_REGION": "auto",
-                                   "S3_PROTOCOL": "https", "S3_PERMISSION": ""}),
+                               mastodon_stack_s3_settings=HANDED_OVER),
     }
     rc, out = playbook(tmp, RENDER, hosts)
     assert rc == 0, out[-4000:]
@@ -143,20 +154,11 @@ def test_s3_off_writes_no_object_storage_setting(rendered):
     assert "# Files are stored on this machine\nPAPERCLIP_ROOT_PATH='/home/mastodon/live/public/system'" in text
 
 
-def test_s3_on_writes_mastodons_settings_quoted(rendered):
-    files, _out = rendered
-    values = parse(files["s3_on"])
-    assert values["S3_ENABLED"] == "'true'"
-    assert values["S3_BUCKET"] == "'mastodon-media'"
-    assert values["S3_ENDPOINT"] == "'https://%s.r2.cloudflarestorage.com'" % ACCOUNT_ID
-    assert values["S3_REGION"] == "'auto'"
-    assert values["S3_PROTOCOL"] == "'https'"
-    assert values["S3_ALIAS_HOST"] == "'media.example.org'"
-    assert values["S3_PERMISSION"] == "''"  # R2 has no ACLs: Mastodon must not set one
-    assert values["AWS_ACCESS_KEY_ID"] == "'%s'" % KEY_ID
-    # A secret with ' $ # is double-quoted with $ escaped, so dotenv reads it back unchanged.
-    assert values["AWS_SECRET_ACCESS_KEY"] == '"s3-secret-77f0-not-real\\$#\'x"'
-    assert values["PAPERCLIP_ROOT_PATH"] == "'/home/mastodon/live/public/system'"
+@pytest.mark.parametrize("host, expected", [("s3_on", S3_ON_WRITTEN), ("s3_handed_over", HANDED_OVER_WRITTEN)],
+                         ids=["s3 on writes mastodons settings quoted",
+                              "handed over settings win over the variables"])
+def test_s3_settings_are_written_as_mastodon_reads_them(rendered, host, expected):
+    assert_written(rendered[0][host], expected)
 
 
 def test_s3_off_is_the_s3_on_file_without_the_s3_block(rendered):
@@ -168,16 +170,6 @@ def test_s3_off_is_the_s3_on_file_without_the_s3_block(rendered):
     on = ["# Files are stored on this machine"
           if line.startswith("# Files from before the switch") else line for line in on]
     assert on == files["s3_off"].splitlines()
-
-
-def test_handed_over_settings_win_over_the_variables(rendered):
-    files, _out = rendered
-    values = parse(files["s3_handed_over"])
-    assert values["S3_ENABLED"] == "'true'"
-    assert values["S3_BUCKET"] == "'from-r2'"
-    assert values["S3_ENDPOINT"] == "'https://%s.eu.r2.cloudflarestorage.com'" % ACCOUNT_ID
-    assert values["S3_ALIAS_HOST"] == "'files.example.org'"
-    assert values["AWS_ACCESS_KEY_ID"] == "'%s'" % KEY_ID
 
 
 def test_the_key_pair_is_never_in_the_output(rendered):
@@ -201,10 +193,6 @@ def emulator():
         yield emu
 
 
-def writes(emu):
-    return [(r["method"], r["route"]) for r in emu.requests if r["method"] in WRITE_METHODS]
-
-
 def test_the_bucket_is_made_and_its_settings_reach_env_production(tmp_path, emulator):
     host = dict(R2_HOST, cloudflare_tunnel_api_url=emulator.api_url)
 
@@ -212,7 +200,7 @@ def test_the_bucket_is_made_and_its_settings_reach_env_production(tmp_path, emul
     emulator.clear_log()
     rc, out = playbook(tmp_path, R2_THEN_RENDER, {"laptop": host}, "--check")
     assert rc == 0, out[-4000:]
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert not emulator.store.r2_buckets
 
     rc, out = playbook(tmp_path, R2_THEN_RENDER, {"laptop": host})
@@ -225,15 +213,11 @@ def test_the_bucket_is_made_and_its_settings_reach_env_production(tmp_path, emul
     actual = json.loads((tmp_path / "laptop.env.actual.json").read_text())
     # What site.yml's first play hands over before the bucket exists is what Cloudflare gives.
     assert planned == actual, (planned, actual)
-    assert actual["S3_ENDPOINT"] == "https://%s.r2.cloudflarestorage.com" % ACCOUNT_ID
-
-    values = parse((tmp_path / "laptop.env").read_text())
-    assert values["S3_ENABLED"] == "'true'"
-    assert values["S3_BUCKET"] == "'mastodon-media'"
-    assert values["S3_ALIAS_HOST"] == "'media.example.test'"
-    assert values["S3_ENDPOINT"] == "'https://%s.r2.cloudflarestorage.com'" % ACCOUNT_ID
-    assert values["S3_PERMISSION"] == "''"
-    assert values["AWS_ACCESS_KEY_ID"] == "'%s'" % KEY_ID
+    assert {name: actual.get(name) for name in ("S3_ENABLED", "S3_BUCKET", "S3_ALIAS_HOST", "S3_ENDPOINT",
+                                                "S3_PERMISSION")} == {
+        "S3_ENABLED": "true", "S3_BUCKET": "mastodon-media", "S3_ALIAS_HOST": "media.example.test",
+        "S3_ENDPOINT": "https://%s.r2.cloudflarestorage.com" % ACCOUNT_ID, "S3_PERMISSION": ""}
+    assert_written((tmp_path / "laptop.env").read_text(), dict(quoted(actual), AWS_ACCESS_KEY_ID="'%s'" % KEY_ID))
     for secret in (TOKEN_FULL, KEY_ID, "s3-secret-77f0"):
         assert secret not in out, secret
 
@@ -241,7 +225,7 @@ def test_the_bucket_is_made_and_its_settings_reach_env_production(tmp_path, emul
     emulator.clear_log()
     rc, out = playbook(tmp_path, R2_THEN_RENDER, {"laptop": host})
     assert rc == 0, out[-4000:]
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
 
 # ------------------------------------------------------------------ site.yml's first play
@@ -262,10 +246,8 @@ def site_checks(tmp_path, values):
     inventory = tmp_path / "hosts.json"
     inventory.write_text(json.dumps({"all": {"children": {"mastodon": {"hosts": {"checkhost": dict(
         values, ansible_connection="local", ansible_python_interpreter=sys.executable)}}}}}))
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(SITE), "--check",
-                           "--tags", "selfhost_checks_only"], cwd=str(ROOT), env=env(),
-                          capture_output=True, text=True, timeout=600, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    proc = ansible_playbook(SITE, "--check", "--tags", "selfhost_checks_only", inventory=inventory, timeout=600)
+    return proc.returncode, proc.output
 
 
 def test_site_refuses_a_bucket_without_the_key_pair_in_the_first_play(tmp_path):

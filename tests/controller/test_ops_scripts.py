@@ -97,6 +97,20 @@ def tarinfo(name, kind=tarfile.REGTYPE, linkname="", size=1):
     return info
 
 
+# Tar files whose members try to leave the restore's paths; each case: (the tar file, its
+# members as a function of the two expected config.tar members -> (names, extra TarInfo)).
+TAR_DAMAGE = {
+    "config.tar with dotdot member": ("config.tar", lambda m: ([m[0], "../../etc/cron.d/evil"], [])),
+    "config.tar with absolute member": ("config.tar", lambda m: ([m[0], "/etc/cron.d/evil"], [])),
+    "config.tar with an extra member": ("config.tar", lambda m: (m + ["etc/passwd"], [])),
+    "config.tar with a link at an expected path": (
+        "config.tar", lambda m: ([m[0]], [tarinfo(m[1], tarfile.SYMTYPE, "/etc/shadow")])),
+    "config.tar with an unexpected path": ("config.tar", lambda m: ([m[0], "home/mastodon/.bashrc"], [])),
+    "media.tar with dotdot": ("media.tar", lambda m: ([], [tarinfo("../../../etc/evil")])),
+    "media.tar with a symlink": ("media.tar", lambda m: ([], [tarinfo("cache", tarfile.SYMTYPE, "/etc")])),
+}
+
+
 def damage(site, case):
     """Break the backup as the case says; return (argument, text the message must hold)."""
     b, tmp = site["backup"], site["tmp"]
@@ -137,37 +151,13 @@ def damage(site, case):
     if case == "checksum mismatch":
         (b / "database.dump").write_bytes(b"PGDMP tampered")
         return str(b), "checksum mismatch"
-    if case == "config.tar with dotdot member":
-        make_config_tar(b / "config.tar", [members[0], "../../etc/cron.d/evil"], tmp)
+    if case in TAR_DAMAGE:
+        # A tar file replaced by one with the case's members: (names with content, TarInfo).
+        tar_name, content = TAR_DAMAGE[case]
+        names, extra = content(members)
+        make_config_tar(b / tar_name, names, tmp, extra=extra)
         write_sums(b)
-        return str(b), "config.tar"
-    if case == "config.tar with absolute member":
-        make_config_tar(b / "config.tar", [members[0], "/etc/cron.d/evil"], tmp)
-        write_sums(b)
-        return str(b), "config.tar"
-    if case == "config.tar with an extra member":
-        make_config_tar(b / "config.tar", members + ["etc/passwd"], tmp)
-        write_sums(b)
-        return str(b), "config.tar"
-    if case == "config.tar with a link at an expected path":
-        make_config_tar(b / "config.tar", [members[0]], tmp,
-                        extra=[tarinfo(members[1], tarfile.SYMTYPE, "/etc/shadow")])
-        write_sums(b)
-        return str(b), "config.tar"
-    if case == "config.tar with an unexpected path":
-        make_config_tar(b / "config.tar", [members[0], "home/mastodon/.bashrc"], tmp)
-        write_sums(b)
-        return str(b), "config.tar"
-    if case == "media.tar with dotdot":
-        with tarfile.open(b / "media.tar", "w") as tar:
-            tar.addfile(tarinfo("../../../etc/evil"), io.BytesIO(b"x"))
-        write_sums(b)
-        return str(b), "media.tar"
-    if case == "media.tar with a symlink":
-        with tarfile.open(b / "media.tar", "w") as tar:
-            tar.addfile(tarinfo("cache", tarfile.SYMTYPE, "/etc"))
-        write_sums(b)
-        return str(b), "media.tar"
+        return str(b), tar_name
     raise AssertionError(case)
 
 

@@ -47,6 +47,14 @@ class ModuleExit(Exception):
         self.result = result
         self.failed = failed
 
+    def failure_saying(self, *fragments):
+        """Assert the module failed with a message holding every fragment; return the message."""
+        assert self.failed, self.result
+        msg = self.result['msg']
+        missing = [fragment for fragment in fragments if fragment not in msg]
+        assert not missing, (missing, msg)
+        return msg
+
 
 def _exit_json(self, **kwargs):
     kwargs.setdefault('changed', False)
@@ -134,12 +142,6 @@ def run_module(monkeypatch):
         raise AssertionError('module returned without exit_json/fail_json')
 
     return run
-
-
-def api_writes(emu):
-    """Write requests in the emulator's request log (token verification is a GET)."""
-    from cloudflare_emulator import WRITE_METHODS
-    return [r for r in emu.requests if r['method'] in WRITE_METHODS]
 
 
 @pytest.fixture

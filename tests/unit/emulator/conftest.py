@@ -1,18 +1,12 @@
 """Fixtures for the Cloudflare emulator's own tests (the emulator is a test stand-in).
 
-Puts ``tests/`` on ``sys.path`` (relative to this file) so ``cloudflare_emulator`` imports.
+``tests/`` is on ``sys.path`` (tests/unit/conftest.py puts it there), so ``cloudflare_emulator``
+imports.
 """
-
-import os
-import sys
 
 import pytest
 
-TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
-
-from cloudflare_emulator import Emulator  # noqa: E402
+from cloudflare_emulator import Emulator
 
 
 @pytest.fixture

@@ -8,15 +8,12 @@ __metaclass__ = type
 
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from support.ssh_keys import PRIVATE_KEY, PRIVATE_SNIPPETS, ecdsa256, ed25519, line, rsa
 
-from sshkeys_helpers import PRIVATE_KEY, PRIVATE_SNIPPETS, ecdsa256, ed25519, line, rsa  # noqa: E402
-
-from ansible_collections.selfhost.mastodon.plugins.filter.ssh_public_keys import (  # noqa: E402
+from ansible_collections.selfhost.mastodon.plugins.filter.ssh_public_keys import (
     FilterModule,
     key_problem,
     ssh_public_keys,

@@ -7,18 +7,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "filter"))
+from support.ssh_keys import PRIVATE_KEY, PRIVATE_SNIPPETS, ed25519
 
-from sshkeys_helpers import PRIVATE_KEY, PRIVATE_SNIPPETS, ed25519  # noqa: E402
-
-from ansible_collections.selfhost.mastodon.plugins.lookup import ssh_login  # noqa: E402
+from ansible_collections.selfhost.mastodon.plugins.lookup import ssh_login
 
 
 def test_pub_file_next_to_the_private_key_is_read(tmp_path, monkeypatch):

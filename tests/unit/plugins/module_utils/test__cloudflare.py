@@ -127,12 +127,17 @@ def test_error_envelope_names_call_codes_and_messages(server, sleeps):
     assert sleeps == []  # a 4xx is not retried
 
 
-def test_success_false_with_http_200_is_an_error(server, sleeps):
-    server.add(200, envelope(None, success=False, errors=[{'code': 7003, 'message': 'Could not route'}]))
+@pytest.mark.parametrize('status, error, call, flag, in_msg', [
+    (200, (7003, 'Could not route'), ('get_tunnel', 'x'), 'is_not_found', '[7003] Could not route'),
+    (403, (10000, 'Authentication error'), ('list_tunnels', 'blog'), 'is_auth_error',
+     'is_deleted=false&name=blog&page=1&per_page=100'),
+], ids=['success false with HTTP 200 is an error', 'authentication error'])
+def test_error_envelope_is_recognised(server, sleeps, status, error, call, flag, in_msg):
+    server.add(status, envelope(None, success=False, errors=[{'code': error[0], 'message': error[1]}]))
     with pytest.raises(CloudflareError) as info:
-        make_client(server.url).get_tunnel('x')
-    assert info.value.is_not_found
-    assert '[7003] Could not route' in info.value.msg
+        getattr(make_client(server.url), call[0])(*call[1:])
+    assert getattr(info.value, flag)
+    assert in_msg in info.value.msg
 
 
 def test_body_without_envelope_is_reported(server, sleeps):
@@ -143,14 +148,6 @@ def test_body_without_envelope_is_reported(server, sleeps):
     assert 'HTTP 400 without a Cloudflare JSON envelope' in info.value.msg
     assert '<html>Bad request' in info.value.msg
     assert sleeps == [1.0]  # the 502 was retried once after 1 s
-
-
-def test_auth_error_is_recognised(server, sleeps):
-    server.add(403, envelope(None, success=False, errors=[{'code': 10000, 'message': 'Authentication error'}]))
-    with pytest.raises(CloudflareError) as info:
-        make_client(server.url).list_tunnels('blog')
-    assert info.value.is_auth_error
-    assert 'is_deleted=false&name=blog&page=1&per_page=100' in info.value.msg
 
 
 # ------------------------------------------------------------------ pagination

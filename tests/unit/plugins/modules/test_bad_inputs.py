@@ -27,7 +27,6 @@ from ansible_collections.selfhost.mastodon.plugins.modules import (
 )
 
 HOST = 'social.example.test'
-WRITES = ('POST', 'PUT', 'PATCH', 'DELETE')
 
 # (module, option named in the message, arguments over the valid ones)
 CLOUDFLARE_CASES = {
@@ -142,8 +141,7 @@ def test_invalid_request_is_not_explained_as_a_permission(emulator, run_module):
     args.update(dns=False)
     emulator.set_fault(status=400, code=1001, message='Invalid request: malformed', method='PUT')
     res = run_module(cloudflare_tunnel_route.main, args)
-    assert res.failed
-    assert 'malformed (not a token permission problem)' in res.result['msg']
+    res.failure_saying('malformed (not a token permission problem)')
     assert 'lacks a permission' not in res.result['msg']
     assert not any(r['path'].endswith('/tokens/verify') for r in emulator.requests)
 

@@ -17,17 +17,12 @@ from ansible.module_utils.common.warnings import get_warning_messages
 from ansible_collections.selfhost.mastodon.plugins.module_utils import _cloudflare
 from ansible_collections.selfhost.mastodon.plugins.modules import cloudflare_r2_bucket
 
-WRITES = ('POST', 'PUT', 'PATCH', 'DELETE')
 BUCKET = 'mastodon-media'
 MEDIA = 'media.example.test'
 BUCKETS = '/accounts/{account_id}/r2/buckets'
 ONE_BUCKET = '/accounts/{account_id}/r2/buckets/{bucket_name}'
 DOMAINS = '/accounts/{account_id}/r2/buckets/{bucket_name}/domains/custom'
 ONE_DOMAIN = '/accounts/{account_id}/r2/buckets/{bucket_name}/domains/custom/{domain}'
-
-
-def writes(emu):
-    return [r for r in emu.requests if r['method'] in WRITES]
 
 
 def calls(emu):
@@ -60,7 +55,7 @@ def test_create_with_custom_domain_then_noop(emulator, cf_args, run_module):
     assert res.result['changed'] is True
     assert calls(emulator) == [('GET', ONE_BUCKET), ('GET', '/zones'), ('POST', BUCKETS),
                                ('POST', DOMAINS)]
-    post_bucket, post_domain = writes(emulator)
+    post_bucket, post_domain = emulator.writes()
     assert post_bucket['json'] == {'name': BUCKET, 'locationHint': 'weur'}
     assert post_domain['json'] == {'domain': MEDIA, 'zoneId': ZONE_ID, 'enabled': True,
                                    'minTLS': '1.2'}
@@ -82,7 +77,7 @@ def test_create_with_custom_domain_then_noop(emulator, cf_args, run_module):
     again = run(run_module, cf_args, custom_domain=MEDIA, location_hint='weur')
     assert not again.failed, again.result
     assert again.result['changed'] is False
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert calls(emulator) == [('GET', ONE_BUCKET), ('GET', DOMAINS)]
     assert again.result['custom_domains'][0]['status'] == {'ownership': 'active',
                                                            'ssl': 'active'}
@@ -95,7 +90,7 @@ def test_bucket_without_custom_domain_leaves_domains_alone(emulator, cf_args, ru
     emulator.clear_log()
     res = run(run_module, cf_args)
     assert res.result['changed'] is False
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert list(domains_of(emulator)) == [MEDIA]
     # one enabled custom domain: it is the alias host Mastodon should use
     assert res.result['s3_env']['S3_ALIAS_HOST'] == MEDIA
@@ -107,7 +102,7 @@ def test_domain_settings_change_is_one_put(emulator, cf_args, run_module):
     res = run(run_module, cf_args, custom_domain=MEDIA, min_tls='1.3',
               custom_domain_enabled=False, diff=True)
     assert res.result['changed'] is True
-    assert [(r['method'], r['route'], r['json']) for r in writes(emulator)] == [
+    assert [(r['method'], r['route'], r['json']) for r in emulator.writes()] == [
         ('PUT', ONE_DOMAIN, {'enabled': False, 'minTLS': '1.3'})]
     assert domains_of(emulator)[MEDIA]['minTLS'] == '1.3'
     assert domains_of(emulator)[MEDIA]['enabled'] is False
@@ -121,7 +116,7 @@ def test_domain_settings_change_is_one_put(emulator, cf_args, run_module):
     emulator.clear_log()
     assert run(run_module, cf_args, custom_domain=MEDIA, min_tls='1.3',
                custom_domain_enabled=False).result['changed'] is False
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
 
 def test_change_of_hostname_with_purge(emulator, cf_args, run_module):
@@ -135,8 +130,8 @@ def test_change_of_hostname_with_purge(emulator, cf_args, run_module):
     res = run(run_module, cf_args, custom_domain='files.example.test', purge_custom_domains=True,
               diff=True)
     assert res.result['changed'] is True
-    assert [(r['method'], r['route']) for r in writes(emulator)] == [('DELETE', ONE_DOMAIN)]
-    assert writes(emulator)[0]['path'].endswith('/domains/custom/' + MEDIA)
+    assert [(r['method'], r['route']) for r in emulator.writes()] == [('DELETE', ONE_DOMAIN)]
+    assert emulator.writes()[0]['path'].endswith('/domains/custom/' + MEDIA)
     assert sorted(domains_of(emulator)) == ['files.example.test']
     assert [d['domain'] for d in res.result['diff']['before']['custom_domains']] == [
         'files.example.test', MEDIA]
@@ -154,16 +149,15 @@ def test_explicit_zone_and_longest_zone_match(emulator, cf_args, run_module):
     res = run(run_module, cf_args, custom_domain='media.sub.example.test',
               custom_domain_zone='example.test')
     assert res.result['changed'] is True
-    assert [(r['method'], r['route']) for r in writes(emulator)] == [
+    assert [(r['method'], r['route']) for r in emulator.writes()] == [
         ('DELETE', ONE_DOMAIN), ('POST', DOMAINS)]
     assert domains_of(emulator)['media.sub.example.test']['zoneId'] == ZONE_ID
 
 
 def test_hostname_outside_every_zone_fails_before_writing(emulator, cf_args, run_module):
     res = run(run_module, cf_args, custom_domain='media.elsewhere.invalid')
-    assert res.failed
-    assert 'No zone of account' in res.result['msg']
-    assert writes(emulator) == []
+    res.failure_saying('No zone of account')
+    assert emulator.writes() == []
     assert buckets(emulator) == {}
 
 
@@ -177,7 +171,7 @@ def test_existing_bucket_settings_are_reported_not_changed(emulator_factory, run
     res = run_module(cloudflare_r2_bucket.main, args)
     assert not res.failed, res.result
     assert res.result['changed'] is False
-    assert writes(emu) == []
+    assert emu.writes() == []
     warnings = ' '.join(get_warning_messages())
     assert 'location apac, not weur' in warnings
     assert 'storage class InfrequentAccess, not Standard' in warnings
@@ -203,7 +197,7 @@ def test_check_mode_reads_everything_and_writes_nothing(emulator, cf_args, run_m
     res = run(run_module, cf_args, custom_domain=MEDIA, check_mode=True, diff=True)
     assert not res.failed, res.result
     assert res.result['changed'] is True
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert buckets(emulator) == {}
     assert calls(emulator) == [('GET', ONE_BUCKET), ('GET', '/zones')]
     diff = res.result['diff']
@@ -224,7 +218,7 @@ def test_check_mode_delete_writes_nothing(emulator, cf_args, run_module):
     emulator.clear_log()
     res = run(run_module, cf_args, state='absent', check_mode=True, diff=True)
     assert res.result['changed'] is True
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert list(domains_of(emulator)) == [MEDIA]
     assert len(buckets(emulator)) == 1
     assert res.result['diff']['after'] == {}
@@ -238,14 +232,14 @@ def test_delete_disconnects_domains_then_deletes(emulator, cf_args, run_module):
     emulator.clear_log()
     res = run(run_module, cf_args, state='absent')
     assert res.result['changed'] is True
-    assert [(r['method'], r['route']) for r in writes(emulator)] == [
+    assert [(r['method'], r['route']) for r in emulator.writes()] == [
         ('DELETE', ONE_DOMAIN), ('DELETE', ONE_BUCKET)]
     assert buckets(emulator) == {}
     assert res.result['bucket'] is None and res.result['s3_env'] is None
     emulator.clear_log()
     again = run(run_module, cf_args, state='absent')
     assert again.result['changed'] is False
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert calls(emulator) == [('GET', ONE_BUCKET)]
 
 
@@ -255,9 +249,7 @@ def test_delete_of_a_bucket_with_objects_is_refused(emulator_factory, run_module
     args = dict(api_url=emu.api_url, account_id=ACCOUNT_ID, api_token=TOKEN_FULL, name=BUCKET,
                 state='absent')
     res = run_module(cloudflare_r2_bucket.main, args)
-    assert res.failed
-    assert '[10008]' in res.result['msg']
-    assert 'never deletes objects' in res.result['msg']
+    res.failure_saying('[10008]', 'never deletes objects')
     assert len(buckets(emu)) == 1
 
 
@@ -301,22 +293,18 @@ def test_emulator_refuses_a_bad_name_too(emulator, cf_args):
 def test_missing_r2_permission_is_named_and_nothing_written(emulator, cf_args, run_module):
     from cloudflare_emulator import TOKEN_NO_R2_EDIT
     res = run(run_module, cf_args, custom_domain=MEDIA, api_token=TOKEN_NO_R2_EDIT)
-    assert res.failed
-    msg = res.result['msg']
-    assert 'create R2 bucket (POST /accounts/' in msg
-    assert '[10000] Authentication error' in msg
-    assert 'Account / Workers R2 Storage / Edit' in msg
+    msg = res.failure_saying('create R2 bucket (POST /accounts/', '[10000] Authentication error',
+                             'Account / Workers R2 Storage / Edit')
     assert TOKEN_NO_R2_EDIT not in msg
-    assert [r['status'] for r in writes(emulator)] == [403]
+    assert [r['status'] for r in emulator.writes()] == [403]
     assert buckets(emulator) == {}
 
 
 def test_read_only_token_fails_on_the_first_read(emulator, cf_args, run_module):
     from cloudflare_emulator import TOKEN_READ_ONLY
     res = run(run_module, cf_args, api_token=TOKEN_READ_ONLY)
-    assert res.failed
-    assert 'get R2 bucket (GET /accounts/' in res.result['msg']
-    assert writes(emulator) == []
+    res.failure_saying('get R2 bucket (GET /accounts/')
+    assert emulator.writes() == []
 
 
 def test_rate_limit_and_5xx_are_retried_without_duplicates(emulator, cf_args, run_module,
@@ -327,7 +315,7 @@ def test_rate_limit_and_5xx_are_retried_without_duplicates(emulator, cf_args, ru
     res = run(run_module, cf_args, custom_domain=MEDIA)
     assert not res.failed, res.result
     assert sleeps == [3.0, 1.0, 1.0]  # Retry-After, then backoff restarting per call
-    posts = [(r['route'], r['status']) for r in writes(emulator)]
+    posts = [(r['route'], r['status']) for r in emulator.writes()]
     assert posts == [(BUCKETS, 429), (BUCKETS, 502), (BUCKETS, 200), (DOMAINS, 503),
                      (DOMAINS, 200)]
     assert len(buckets(emulator)) == 1
@@ -360,8 +348,7 @@ def test_domain_of_another_bucket_is_a_clear_error(emulator, cf_args, run_module
     run(run_module, cf_args, name='other-bucket', custom_domain=MEDIA)
     emulator.clear_log()
     res = run(run_module, cf_args, custom_domain=MEDIA)
-    assert res.failed
-    assert 'connected to another R2 bucket' in res.result['msg']
+    res.failure_saying('connected to another R2 bucket')
     assert list(domains_of(emulator, 'other-bucket')) == [MEDIA]
     assert domains_of(emulator) == {}
 
@@ -369,11 +356,9 @@ def test_domain_of_another_bucket_is_a_clear_error(emulator, cf_args, run_module
 def test_budget_exhausted_names_the_call(emulator, cf_args, run_module, sleeps):
     emulator.set_fault(status=429, count=100, retry_after=20)
     res = run(run_module, cf_args, retry_budget=45)
-    assert res.failed
-    msg = res.result['msg']
-    assert 'get R2 bucket (GET /accounts/' in msg
-    assert 'Gave up after 3 attempt(s) and 40.0 s of waiting' in msg
-    assert writes(emulator) == []
+    res.failure_saying('get R2 bucket (GET /accounts/',
+                       'Gave up after 3 attempt(s) and 40.0 s of waiting')
+    assert emulator.writes() == []
 
 
 def test_environment_fallbacks(emulator, run_module, monkeypatch):
@@ -402,8 +387,7 @@ def test_in_the_cloudflare_action_group():
                                       'media.example.test:443'])
 def test_custom_domain_must_be_a_hostname(emulator, cf_args, run_module, hostname):
     res = run(run_module, cf_args, custom_domain=hostname)
-    assert res.failed
-    assert 'custom_domain must be a hostname' in res.result['msg']
+    res.failure_saying('custom_domain must be a hostname')
     assert emulator.requests == []
 
 

@@ -16,18 +16,6 @@ import time
 from ansible_collections.selfhost.mastodon.plugins.module_utils import _cloudflare
 from ansible_collections.selfhost.mastodon.plugins.modules import cloudflare_tunnel
 
-WRITES = ('POST', 'PUT', 'PATCH', 'DELETE')
-
-
-def writes(emu):
-    """Every write request sent, accepted or not."""
-    return [r for r in emu.requests if r['method'] in WRITES]
-
-
-def accepted_writes(emu):
-    """Write requests Cloudflare accepted (2xx): the ones that changed something."""
-    return [r for r in writes(emu) if r['status'] < 400]
-
 
 def decode_token(token):
     return json.loads(base64.b64decode(token))
@@ -64,7 +52,7 @@ def test_create_then_noop(emulator, cf_args, run_module):
     assert second.result['changed'] is False
     assert second.result['tunnel']['id'] == tunnel['id']
     assert second.result['token'] == first.result['token']
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert len(emulator.requests) == 2
     assert len(tunnels_named(emulator, 'mastodon')) == 1
 
@@ -76,7 +64,7 @@ def test_check_mode_create_writes_nothing(emulator, cf_args, run_module):
     assert res.result['diff'] == {'before': {'state': 'absent'},
                                   'after': {'state': 'present', 'name': 'mastodon',
                                             'config_src': 'cloudflare'}}
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert tunnels_named(emulator, 'mastodon') == []
 
 
@@ -108,9 +96,8 @@ def test_locally_managed_tunnel_is_an_error(emulator_factory, run_module, sleeps
     args = dict(api_url=emu.api_url, account_id=ACCOUNT_ID, api_token=TOKEN_FULL, name='mastodon')
     for state in ('present', 'absent'):
         res = run_module(cloudflare_tunnel.main, dict(args, state=state))
-        assert res.failed
-        assert 'locally managed' in res.result['msg']
-    assert writes(emu) == []
+        res.failure_saying('locally managed')
+    assert emu.writes() == []
     assert len(tunnels_named(emu, 'mastodon')) == 1
 
 
@@ -120,7 +107,7 @@ def test_delete_cleans_connections_first_then_absent_is_ok(emulator, cf_args, ru
     res = run_module(cloudflare_tunnel.main, cf_args(name='mastodon', state='absent'))
     assert res.result['changed'] is True
     assert res.result['tunnel'] is None and res.result['token'] is None
-    assert [(r['method'], r['route']) for r in writes(emulator)] == [
+    assert [(r['method'], r['route']) for r in emulator.writes()] == [
         ('DELETE', '/accounts/{account_id}/cfd_tunnel/{tunnel_id}/connections'),
         ('DELETE', '/accounts/{account_id}/cfd_tunnel/{tunnel_id}')]
     assert emulator.store.tunnels[created['id']]['deleted_at']
@@ -128,7 +115,7 @@ def test_delete_cleans_connections_first_then_absent_is_ok(emulator, cf_args, ru
     emulator.clear_log()
     again = run_module(cloudflare_tunnel.main, cf_args(name='mastodon', state='absent'))
     assert again.result['changed'] is False
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
 
 def _connect(emu, tunnel_id, n):
@@ -169,12 +156,8 @@ def test_delete_gives_up_when_connections_stay(emulator, cf_args, run_module, sl
     emulator.store.on_connections_removed(lambda tid, removed: _connect(emulator, tid, 9))
     res = run_module(cloudflare_tunnel.main,
                      cf_args(name='mastodon', state='absent', retry_budget=10))
-    assert res.failed
-    msg = res.result['msg']
-    assert '[1022]' in msg
-    assert 'delete tunnel (DELETE /accounts/' in msg
-    assert 'stop every cloudflared connector' in msg
-    assert '7.0 s of waiting' in msg
+    res.failure_saying('[1022]', 'delete tunnel (DELETE /accounts/',
+                       'stop every cloudflared connector', '7.0 s of waiting')
     assert sleeps == [1.0, 2.0, 4.0]
     assert not emulator.store.tunnels[tunnel_id]['deleted_at']
 
@@ -204,31 +187,25 @@ def test_lost_create_answer_is_adopted_not_duplicated(emulator, cf_args, run_mod
 def test_missing_tunnel_edit_permission_is_explained(emulator, cf_args, run_module):
     from cloudflare_emulator import TOKEN_NO_TUNNEL_EDIT
     res = run_module(cloudflare_tunnel.main, cf_args(name='mastodon', api_token=TOKEN_NO_TUNNEL_EDIT))
-    assert res.failed
-    msg = res.result['msg']
-    assert 'create tunnel (POST' in msg
-    assert '[10000] Authentication error' in msg
-    assert 'valid, active user token' in msg
-    assert 'Account / Cloudflare Tunnel / Edit' in msg
-    assert accepted_writes(emulator) == []
+    res.failure_saying('create tunnel (POST', '[10000] Authentication error',
+                       'valid, active user token', 'Account / Cloudflare Tunnel / Edit')
+    assert emulator.writes(accepted=True) == []
     assert tunnels_named(emulator, 'mastodon') == []
 
 
 def test_invalid_token_is_explained(emulator, cf_args, run_module):
     from cloudflare_emulator import TOKEN_INVALID
     res = run_module(cloudflare_tunnel.main, cf_args(name='mastodon', api_token=TOKEN_INVALID))
-    assert res.failed
-    assert 'The API token is invalid' in res.result['msg']
+    res.failure_saying('The API token is invalid')
     assert TOKEN_INVALID not in res.result['msg']
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
 
 def test_disabled_token_is_explained(emulator, cf_args, run_module):
     from cloudflare_emulator import TOKEN_DISABLED
     res = run_module(cloudflare_tunnel.main, cf_args(name='mastodon', api_token=TOKEN_DISABLED))
-    assert res.failed
-    assert 'is disabled' in res.result['msg']
-    assert writes(emulator) == []
+    res.failure_saying('is disabled')
+    assert emulator.writes() == []
 
 
 def test_account_owned_token_works(emulator, cf_args, run_module):

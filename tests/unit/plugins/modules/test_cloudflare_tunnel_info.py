@@ -15,8 +15,6 @@ from ansible_collections.selfhost.mastodon.plugins.modules import (
     cloudflare_tunnel_route,
 )
 
-WRITES = ('POST', 'PUT', 'PATCH', 'DELETE')
-
 
 def test_one_tunnel_with_config_and_connections(emulator, cf_args, run_module):
     tid = run_module(cloudflare_tunnel.main, cf_args(name='mastodon')).result['tunnel']['id']
@@ -40,7 +38,7 @@ def test_one_tunnel_with_config_and_connections(emulator, cf_args, run_module):
         assert info['config_version'] == 1
         assert [r.get('hostname') for r in info['ingress']] == ['social.example.test', None]
         assert info['ingress'][0]['originRequest'] == {'noTLSVerify': True}
-    assert [r for r in emulator.requests if r['method'] in WRITES] == []
+    assert emulator.writes() == []
 
 
 def test_unknown_tunnel_gives_empty_list(emulator, cf_args, run_module):
@@ -67,6 +65,4 @@ def test_lists_every_tunnel_across_pages(emulator_factory, run_module, sleeps):
 def test_permission_error_is_explained(emulator, cf_args, run_module):
     from cloudflare_emulator import TOKEN_DISABLED
     res = run_module(cloudflare_tunnel_info.main, cf_args(api_token=TOKEN_DISABLED))
-    assert res.failed
-    assert 'list tunnels (GET /accounts/' in res.result['msg']
-    assert 'is disabled' in res.result['msg']
+    res.failure_saying('list tunnels (GET /accounts/', 'is disabled')

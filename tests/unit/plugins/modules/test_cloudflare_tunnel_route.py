@@ -16,18 +16,8 @@ from ansible_collections.selfhost.mastodon.plugins.modules import (
     cloudflare_tunnel_route,
 )
 
-WRITES = ('POST', 'PUT', 'PATCH', 'DELETE')
 HOST = 'social.example.test'
 ROUTE_CONFIG = '/accounts/{account_id}/cfd_tunnel/{tunnel_id}/configurations'
-
-
-def writes(emu):
-    """Every write request sent, accepted or not."""
-    return [r for r in emu.requests if r['method'] in WRITES]
-
-
-def accepted_writes(emu):
-    return [r for r in writes(emu) if r['status'] < 400]
 
 
 def records(emu, name=HOST):
@@ -95,7 +85,7 @@ def test_create_then_noop_by_id(emulator, cf_args, run_module, tunnel_id):
     emulator.clear_log()
     again = run_route(run_module, cf_args, tunnel=tunnel_id)
     assert again.result['changed'] is False
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert len(emulator.requests) == 3
     assert len(records(emulator)) == 1
     assert emulator.store.tunnels[tunnel_id]['config_version'] == 1
@@ -107,7 +97,7 @@ def test_noop_by_name_costs_one_more_request(emulator, cf_args, run_module, tunn
     res = run_route(run_module, cf_args, tunnel='mastodon')
     assert res.result['changed'] is False
     assert res.result['tunnel_id'] == tunnel_id
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert len(emulator.requests) == 4
     assert emulator.requests[0]['query']['name'] == 'mastodon'
 
@@ -118,7 +108,7 @@ def test_change_service_only_rewrites_the_rule(emulator, cf_args, run_module, tu
     res = run_route(run_module, cf_args, tunnel=tunnel_id, service='https://127.0.0.1:8443',
                     diff=True)
     assert res.result['changed'] is True
-    assert [(r['method'], r['route']) for r in writes(emulator)] == [('PUT', ROUTE_CONFIG)]
+    assert [(r['method'], r['route']) for r in emulator.writes()] == [('PUT', ROUTE_CONFIG)]
     assert strip(ingress(emulator, tunnel_id))[0]['service'] == 'https://127.0.0.1:8443'
     diff = res.result['diff']
     assert diff['before']['ingress'][0]['service'] == 'https://localhost:443'
@@ -141,7 +131,7 @@ def test_origin_settings(emulator, cf_args, run_module, tunnel_id):
                      ca_pool='/etc/cloudflared/origin-ca.pem', origin_server_name=HOST,
                      http_host_header=HOST, connect_timeout=15)
     assert same.result['changed'] is False
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     # an empty string removes a setting; no_tls_verify back to true
     run_route(run_module, cf_args, tunnel=tunnel_id, ca_pool='', http_host_header='')
     assert strip(ingress(emulator, tunnel_id))[0]['originRequest'] == {
@@ -191,7 +181,7 @@ def test_absent_removes_rule_and_own_cname(emulator, cf_args, run_module, tunnel
     emulator.clear_log()
     again = run_route(run_module, cf_args, tunnel=tunnel_id, state='absent')
     assert again.result['changed'] is False
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
 
 def test_absent_keeps_cname_of_another_tunnel(emulator, cf_args, run_module, tunnel_id):
@@ -202,14 +192,14 @@ def test_absent_keeps_cname_of_another_tunnel(emulator, cf_args, run_module, tun
     res = run_route(run_module, cf_args, tunnel=tunnel_id, state='absent')
     assert res.result['changed'] is False
     assert [r['content'] for r in records(emulator)] == [foreign]
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
 
 def test_absent_when_tunnel_is_gone(emulator, cf_args, run_module):
     res = run_route(run_module, cf_args, tunnel='no-such-tunnel', state='absent')
     assert not res.failed
     assert res.result['changed'] is False
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
 
 # ------------------------------------------------------------------ check and diff mode
@@ -217,7 +207,7 @@ def test_absent_when_tunnel_is_gone(emulator, cf_args, run_module):
 def test_check_mode_predicts_without_writing(emulator, cf_args, run_module, tunnel_id):
     res = run_route(run_module, cf_args, tunnel=tunnel_id, check_mode=True, diff=True)
     assert res.result['changed'] is True
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert records(emulator) == []
     assert emulator.store.tunnels[tunnel_id]['config'] is None
     # every read is done
@@ -241,13 +231,12 @@ def test_check_mode_with_tunnel_not_created_yet(emulator, cf_args, run_module):
     res = run_route(run_module, cf_args, tunnel='mastodon', check_mode=True)
     assert not res.failed
     assert res.result['changed'] is True
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
 
 def test_missing_tunnel_is_an_error(emulator, cf_args, run_module):
     res = run_route(run_module, cf_args, tunnel='mastodon')
-    assert res.failed
-    assert 'No non-deleted tunnel named mastodon' in res.result['msg']
+    res.failure_saying('No non-deleted tunnel named mastodon')
 
 
 def test_diff_records_are_sorted(emulator, cf_args, run_module, tunnel_id):
@@ -270,13 +259,11 @@ def test_existing_a_record_is_never_replaced_silently(emulator, cf_args, run_mod
     a = emulator.store.create_dns_record(ZONE_ID, {'type': 'A', 'name': HOST,
                                                    'content': '192.0.2.10', 'proxied': True})
     res = run_route(run_module, cf_args, tunnel=tunnel_id)
-    assert res.failed
-    msg = res.result['msg']
-    assert 'A %s -> 192.0.2.10 (id %s, proxied)' % (HOST, a['id']) in msg
-    assert 'overwrite_dns=true' in msg
+    res.failure_saying('A %s -> 192.0.2.10 (id %s, proxied)' % (HOST, a['id']),
+                       'overwrite_dns=true')
     assert res.result['conflicting_records'][0]['id'] == a['id']
     # checked before any write: the tunnel configuration is untouched too
-    assert writes(emulator) == []
+    assert emulator.writes() == []
     assert emulator.store.tunnels[tunnel_id]['config'] is None
 
     emulator.clear_log()
@@ -285,7 +272,7 @@ def test_existing_a_record_is_never_replaced_silently(emulator, cf_args, run_mod
     assert res.result['changed'] is True
     assert [(r['type'], r['content']) for r in records(emulator)] == [
         ('CNAME', '%s.cfargotunnel.com' % tunnel_id)]
-    assert [r['method'] for r in writes(emulator)] == ['PUT', 'DELETE', 'POST']
+    assert [r['method'] for r in emulator.writes()] == ['PUT', 'DELETE', 'POST']
 
 
 def test_cname_of_other_tunnel_is_conflict_then_overwritten(emulator, cf_args, run_module,
@@ -298,7 +285,7 @@ def test_cname_of_other_tunnel_is_conflict_then_overwritten(emulator, cf_args, r
     assert res.failed
     assert 'CNAME %s -> 99999999-8888-4777-8666-555555555555.cfargotunnel.com (id %s' % (
         HOST, foreign['id']) in res.result['msg']
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
     res = run_route(run_module, cf_args, tunnel=tunnel_id, overwrite_dns=True)
     assert res.result['changed'] is True
@@ -349,9 +336,8 @@ def test_explicit_zone(emulator, cf_args, run_module, tunnel_id):
 
 def test_hostname_outside_every_zone(emulator, cf_args, run_module, tunnel_id):
     res = run_route(run_module, cf_args, tunnel=tunnel_id, hostname='social.nowhere.test')
-    assert res.failed
-    assert 'No zone of account' in res.result['msg']
-    assert writes(emulator) == []
+    res.failure_saying('No zone of account')
+    assert emulator.writes() == []
 
 
 # ------------------------------------------------------------------ faults
@@ -390,55 +376,42 @@ def test_slow_answer_times_out_and_is_retried(emulator, cf_args, run_module, tun
 def test_budget_exhausted_message(emulator, cf_args, run_module, tunnel_id, sleeps):
     emulator.set_fault(status=429, count=100, retry_after=20)
     res = run_route(run_module, cf_args, tunnel=tunnel_id, retry_budget=45)
-    assert res.failed
-    msg = res.result['msg']
-    assert 'get tunnel configuration (GET /accounts/' in msg
-    assert '[971]' in msg
-    assert 'Gave up after 3 attempt(s) and 40.0 s of waiting' in msg
+    res.failure_saying('get tunnel configuration (GET /accounts/', '[971]',
+                       'Gave up after 3 attempt(s) and 40.0 s of waiting')
     assert res.result['retry_waited'] == 40.0
     assert sleeps == [20.0, 20.0]
-    assert writes(emulator) == []
+    assert emulator.writes() == []
 
 
 # ------------------------------------------------------------------ tokens
 
-def test_invalid_token_stops_before_anything(emulator, cf_args, run_module, tunnel_id):
-    from cloudflare_emulator import TOKEN_INVALID
-    res = run_route(run_module, cf_args, tunnel=tunnel_id, api_token=TOKEN_INVALID)
-    assert res.failed
-    assert 'The API token is invalid' in res.result['msg']
-    assert writes(emulator) == []
+# A token that cannot do the job: the message says why; an invalid token or one without Zone
+# Read is stopped before any write is sent, a read-only token's writes are all refused.
+@pytest.mark.parametrize('token, says, sent', [
+    ('TOKEN_INVALID', 'The API token is invalid', 'none'),
+    ('TOKEN_NO_ZONE_READ', 'Zone / Zone / Read', 'none'),
+    ('TOKEN_READ_ONLY', 'Account / Cloudflare Tunnel / Edit', 'refused'),
+], ids=['invalid token stops before anything', 'missing zone read is explained before writes',
+        'read-only token'])
+def test_token_that_cannot_route_is_explained(emulator, cf_args, run_module, tunnel_id, token,
+                                              says, sent):
+    import cloudflare_emulator
+    res = run_route(run_module, cf_args, tunnel=tunnel_id,
+                    api_token=getattr(cloudflare_emulator, token))
+    res.failure_saying(says)
+    assert emulator.writes(accepted=(sent == 'refused')) == []
 
 
 def test_missing_dns_edit_names_permission_and_writes_nothing(emulator, cf_args, run_module,
                                                               tunnel_id):
     from cloudflare_emulator import TOKEN_NO_DNS_EDIT
     res = run_route(run_module, cf_args, tunnel=tunnel_id, api_token=TOKEN_NO_DNS_EDIT)
-    assert res.failed
-    msg = res.result['msg']
-    assert 'create DNS record (POST /zones/' in msg
-    assert 'Zone / DNS / Edit' in msg
+    res.failure_saying('create DNS record (POST /zones/', 'Zone / DNS / Edit')
     # The configuration goes first: the rule exists (invisible without a DNS record), and no
     # CNAME points at a tunnel without a rule for it.
-    assert [r['method'] for r in accepted_writes(emulator)] == ['PUT']
+    assert [r['method'] for r in emulator.writes(accepted=True)] == ['PUT']
     assert records(emulator) == []
     assert res.result['changed'] is True
-
-
-def test_missing_zone_read_is_explained_before_writes(emulator, cf_args, run_module, tunnel_id):
-    from cloudflare_emulator import TOKEN_NO_ZONE_READ
-    res = run_route(run_module, cf_args, tunnel=tunnel_id, api_token=TOKEN_NO_ZONE_READ)
-    assert res.failed
-    assert 'Zone / Zone / Read' in res.result['msg']
-    assert writes(emulator) == []
-
-
-def test_read_only_token(emulator, cf_args, run_module, tunnel_id):
-    from cloudflare_emulator import TOKEN_READ_ONLY
-    res = run_route(run_module, cf_args, tunnel=tunnel_id, api_token=TOKEN_READ_ONLY)
-    assert res.failed
-    assert 'Account / Cloudflare Tunnel / Edit' in res.result['msg']
-    assert accepted_writes(emulator) == []
 
 
 def test_account_owned_token(emulator, cf_args, run_module, tunnel_id):
@@ -462,10 +435,7 @@ def test_account_owned_token_missing_permission_is_recognised(emulator_factory, 
     res = run_module(cloudflare_tunnel_route.main, dict(
         api_url=emu.api_url, account_id=ACCOUNT_ID, api_token='account-token-no-dns',
         tunnel='mastodon', hostname=HOST))
-    assert res.failed
-    msg = res.result['msg']
-    assert 'valid, active account-owned token' in msg
-    assert 'Zone / DNS / Edit' in msg
+    res.failure_saying('valid, active account-owned token', 'Zone / DNS / Edit')
     verify = [r['path'] for r in emu.requests if r['path'].endswith('/tokens/verify')]
     assert verify == ['/client/v4/user/tokens/verify',
                       '/client/v4/accounts/%s/tokens/verify' % ACCOUNT_ID]
@@ -498,7 +468,7 @@ def test_interrupted_between_config_and_dns_converges(emulator, cf_args, run_mod
     res = run_route(run_module, cf_args, tunnel=tunnel_id)
     assert not res.failed, res.result
     assert res.result['changed'] is True
-    assert [(r['method'], r['route']) for r in writes(emulator)] == [
+    assert [(r['method'], r['route']) for r in emulator.writes()] == [
         ('POST', '/zones/{zone_id}/dns_records')]
     assert len(records(emulator)) == 1
 
@@ -527,6 +497,5 @@ def test_locally_managed_tunnel_is_refused(emulator_factory, run_module, sleeps)
         res = run_module(cloudflare_tunnel_route.main, dict(
             api_url=emu.api_url, account_id=ACCOUNT_ID, api_token=TOKEN_FULL,
             tunnel=wanted, hostname=HOST))
-        assert res.failed
-        assert 'locally managed' in res.result['msg']
-    assert [r for r in emu.requests if r['method'] in WRITES] == []
+        res.failure_saying('locally managed')
+    assert emu.writes() == []

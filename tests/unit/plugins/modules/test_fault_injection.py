@@ -80,8 +80,7 @@ def test_a_fault_that_outlasts_the_retry_budget_is_healed_by_the_next_run(emulat
     method, path = WRITES[write]
     emulator.set_fault(method=method, path=path, count=100, status=503)
     first = deploy(run_module, emulator, )
-    assert first.failed
-    assert 'retry budget' in first.result['msg']
+    first.failure_saying('retry budget')
     emulator.clear_faults()
     second = deploy(run_module, emulator)
     assert not second.failed, second.result
