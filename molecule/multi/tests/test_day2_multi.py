@@ -150,7 +150,7 @@ def reports(run):
     found = {}
     for play in data["plays"]:
         for task in play["tasks"]:
-            if task["task"]["name"] == "Show the status":
+            if task["task"]["name"].endswith("Show the status"):  # "<role> : Show the status"
                 found.update({host: result["msg"] for host, result in task["hosts"].items()})
     return found
 
