@@ -146,7 +146,11 @@ JSON_ENV = dict(STATUS_ENV, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
 
 
 def reports(run):
-    data = json.loads(run.stdout[run.stdout.index("{"):])
+    # The JSON document starts at the first line that is "{"; Molecule's environment also turns
+    # on the profile_tasks and timer callbacks, which print lines before and after it.
+    start = re.search(r"^\{$", run.stdout, re.MULTILINE)
+    assert start, f"no JSON document in the output: {run.output[-4000:]}"
+    data, _end = json.JSONDecoder().raw_decode(run.stdout, start.start())
     found = {}
     for play in data["plays"]:
         for task in play["tasks"]:
