@@ -23,7 +23,8 @@ description:
     differ.
   - Render the content on the controller, for example with the P(ansible.builtin.template#lookup)
     lookup, so that the role's templates stay files of their own.
-  - The parent folder of every file must exist.
+  - The parent folder of every file must exist. In check mode a missing folder means that the
+    file would be new, since the task that makes the folder did not run for real.
 author:
   - selfhost.mastodon developers (@selfhost-mastodon)
 attributes:
@@ -138,6 +139,11 @@ def ensure_file(module, spec):
     if not os.path.isabs(path):
         module.fail_json(msg="managed_files: %s is not an absolute path" % path)
     if not os.path.isdir(folder):
+        if module.check_mode:
+            # An earlier task that makes the folder did not run for real: the file would be new.
+            diffs = [{"before_header": "%s (absent)" % path, "after_header": path, "before": "",
+                      "after": to_text(data) if len(data) <= DIFF_LIMIT else "(larger than %d bytes, not shown)\n" % DIFF_LIMIT}]
+            return True, diffs if module._diff else []
         module.fail_json(msg="managed_files: the folder %s of %s does not exist" % (folder, path))
     if os.path.isdir(path):
         module.fail_json(msg="managed_files: %s is a folder, not a file" % path)

@@ -140,3 +140,11 @@ def test_the_same_path_twice_is_refused(tmp_path, capsys):
     assert result["failed"] is True
     assert "twice" in result["msg"]
     assert not path.exists()
+
+
+def test_check_mode_counts_a_file_in_a_missing_folder_as_new(tmp_path, capsys):
+    target = tmp_path / "not-yet" / "a.conf"
+    result = run_module([spec(target, "x = 1\n")], capsys, check_mode=True, diff=True)
+    assert result["changed"] is True and result["changed_files"] == [str(target)]
+    assert result["diff"][0]["after"] == "x = 1\n" and result["diff"][0]["before"] == ""
+    assert not (tmp_path / "not-yet").exists()
