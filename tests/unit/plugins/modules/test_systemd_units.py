@@ -11,12 +11,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-
 import pytest
 
 from ansible_collections.selfhost.mastodon.plugins.modules import systemd_units as mod  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 
 class FakeSystemctl:
@@ -48,19 +45,20 @@ class FakeSystemctl:
         return 0, "", ""
 
 
-def run_module(names, fake, capsys, monkeypatch, check_mode=False):
-    monkeypatch.setattr(mod.AnsibleModule, "run_command", lambda self, args, **kwargs: fake(args))
+@pytest.fixture
+def systemd(run_module, monkeypatch):
+    """Run the module on *names* against *fake* (the shared run_module fixture of
+    tests/unit/conftest.py); return its result dict."""
     monkeypatch.setattr(mod.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/bin/systemctl")
-    args = {"names": names}
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            mod.main()
-    return json.loads(capsys.readouterr().out)
+
+    def run(names, fake, check_mode=False):
+        monkeypatch.setattr(mod.AnsibleModule, "run_command", lambda self, args, **kwargs: fake(args))
+        return run_module(mod.main, {"names": names}, check_mode=check_mode).result
+
+    return run
 
 
-def test_enables_and_starts_only_the_units_that_need_it_then_changes_nothing(capsys, monkeypatch):
+def test_enables_and_starts_only_the_units_that_need_it_then_changes_nothing(systemd):
     fake = FakeSystemctl({
         "a.service": ("loaded", "enabled", "active"),
         "b.timer": ("loaded", "disabled", "active"),
@@ -68,7 +66,7 @@ def test_enables_and_starts_only_the_units_that_need_it_then_changes_nothing(cap
         "d.service": ("loaded", "enabled", "failed"),
     })
     names = ["a.service", "b.timer", "c@4000.service", "d.service"]
-    first = run_module(names, fake, capsys, monkeypatch)
+    first = systemd(names, fake)
     assert first["changed"] is True
     assert first["enabled_units"] == ["b.timer", "c@4000.service"]
     assert first["started_units"] == ["c@4000.service", "d.service"]
@@ -78,58 +76,57 @@ def test_enables_and_starts_only_the_units_that_need_it_then_changes_nothing(cap
         ["start", "--", "c@4000.service", "d.service"],
     ]
     fake.calls = []
-    second = run_module(names, fake, capsys, monkeypatch)
-    assert second == {"changed": False, "enabled_units": [], "started_units": [],
-                      "invocation": second["invocation"]}
+    second = systemd(names, fake)
+    assert second == {"changed": False, "enabled_units": [], "started_units": []}
     assert [call[0] for call in fake.calls] == ["show"]
 
 
 @pytest.mark.parametrize("file_state", ["static", "generated", "enabled-runtime", "transient"])
 @pytest.mark.parametrize("active", ["active", "activating", "reloading"])
-def test_static_units_count_as_enabled_and_starting_ones_as_running(file_state, active, capsys, monkeypatch):
+def test_static_units_count_as_enabled_and_starting_ones_as_running(file_state, active, systemd):
     fake = FakeSystemctl({"a.service": ("loaded", file_state, active)})
-    result = run_module(["a.service"], fake, capsys, monkeypatch)
+    result = systemd(["a.service"], fake)
     assert result["changed"] is False and fake.calls[1:] == []
 
 
 @pytest.mark.parametrize("file_state", ["disabled", "indirect", "alias", "linked"])
-def test_other_unit_file_states_are_enabled(file_state, capsys, monkeypatch):
+def test_other_unit_file_states_are_enabled(file_state, systemd):
     fake = FakeSystemctl({"a.service": ("loaded", file_state, "active")})
-    result = run_module(["a.service"], fake, capsys, monkeypatch)
+    result = systemd(["a.service"], fake)
     assert result["enabled_units"] == ["a.service"] and fake.calls[1] == ["enable", "--", "a.service"]
 
 
-def test_check_mode_reports_and_changes_nothing(capsys, monkeypatch):
+def test_check_mode_reports_and_changes_nothing(systemd):
     fake = FakeSystemctl({"a.timer": ("loaded", "disabled", "inactive")})
-    result = run_module(["a.timer"], fake, capsys, monkeypatch, check_mode=True)
+    result = systemd(["a.timer"], fake, check_mode=True)
     assert result["changed"] is True
     assert result["enabled_units"] == ["a.timer"] and result["started_units"] == ["a.timer"]
     assert [call[0] for call in fake.calls] == ["show"]
     assert fake.units["a.timer"] == ("loaded", "disabled", "inactive")
 
 
-def test_unknown_and_masked_units_fail_before_anything_changes(capsys, monkeypatch):
+def test_unknown_and_masked_units_fail_before_anything_changes(systemd):
     fake = FakeSystemctl({
         "a.service": ("loaded", "disabled", "inactive"),
         "m.service": ("masked", "masked", "inactive"),
     })
-    result = run_module(["a.service", "nope.service", "m.service"], fake, capsys, monkeypatch)
+    result = systemd(["a.service", "nope.service", "m.service"], fake)
     assert result["failed"] is True
     assert "systemd does not know nope.service" in result["msg"]
     assert "masked (systemctl unmask first): m.service" in result["msg"]
     assert [call[0] for call in fake.calls] == ["show"]
 
 
-def test_a_failing_systemctl_fails_the_task_with_its_message(capsys, monkeypatch):
+def test_a_failing_systemctl_fails_the_task_with_its_message(systemd):
     fake = FakeSystemctl({"a.service": ("loaded", "disabled", "active")}, fail_on="enable")
-    result = run_module(["a.service"], fake, capsys, monkeypatch)
+    result = systemd(["a.service"], fake)
     assert result["failed"] is True
     assert "systemctl enable -- a.service failed (exit 1): Failed to enable: Access denied" in result["msg"]
 
 
-def test_an_empty_list_changes_nothing(capsys, monkeypatch):
+def test_an_empty_list_changes_nothing(systemd):
     fake = FakeSystemctl({})
-    result = run_module([], fake, capsys, monkeypatch)
+    result = systemd([], fake)
     assert result["changed"] is False and fake.calls == []
 
 
@@ -139,9 +136,9 @@ def test_parse_show_splits_the_blocks_in_order():
                                     {"Id": "b.timer", "LoadState": "not-found", "UnitFileState": ""}]
 
 
-def test_check_mode_counts_a_unit_not_installed_yet_as_one_to_enable_and_start(capsys, monkeypatch):
+def test_check_mode_counts_a_unit_not_installed_yet_as_one_to_enable_and_start(systemd):
     fake = FakeSystemctl({"m.service": ("masked", "masked", "inactive")})
-    result = run_module(["new.service"], fake, capsys, monkeypatch, check_mode=True)
+    result = systemd(["new.service"], fake, check_mode=True)
     assert result["changed"] is True and result["enabled_units"] == result["started_units"] == ["new.service"]
-    masked = run_module(["new.service", "m.service"], fake, capsys, monkeypatch, check_mode=True)
+    masked = systemd(["new.service", "m.service"], fake, check_mode=True)
     assert masked["failed"] is True and "m.service" in masked["msg"] and "new.service" not in masked["msg"]
