@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: managed_files
-short_description: Write several small text files in one call
+short_description: Write several small text files, and their folders, in one call
 version_added: "0.1.0"
 description:
   - Writes a list of small text files (systemd units, drop-ins) with their owner, group and
@@ -23,8 +23,9 @@ description:
     differ.
   - Render the content on the controller, for example with the P(ansible.builtin.template#lookup)
     lookup, so that the role's templates stay files of their own.
-  - The parent folder of every file must exist. In check mode a missing folder means that the
-    file would be new, since the task that makes the folder did not run for real.
+  - The parent folder of every file must exist, or be one of O(folders). In check mode a missing
+    folder means that the file would be new, since the task that makes the folder did not run
+    for real.
 author:
   - selfhost.mastodon developers (@selfhost-mastodon)
 attributes:
@@ -38,6 +39,30 @@ attributes:
     support: full
     description: A second run with the same files finds them as given and changes nothing.
 options:
+  folders:
+    description:
+      - Folders to make (with missing parents, as M(ansible.builtin.file) does) or bring to their
+        owner, group and mode, before the files are written.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path of the folder.
+        type: path
+        required: true
+      owner:
+        description: Owner of the folder.
+        type: str
+        default: root
+      group:
+        description: Group of the folder.
+        type: str
+        default: root
+      mode:
+        description: Mode of the folder, as an octal string such as C("0755").
+        type: raw
+        default: "0755"
   files:
     description:
       - The files to write.
@@ -81,9 +106,26 @@ EXAMPLES = r"""
         content: "{{ lookup('ansible.builtin.template', 'example.timer.j2') }}"
         mode: "0644"
   notify: Reload systemd
+
+- name: Make a private folder and the token file in it
+  selfhost.mastodon.managed_files:
+    folders:
+      - path: /etc/example
+        mode: "0700"
+    files:
+      - path: /etc/example/token
+        content: "{{ example_token }}"
+        mode: "0600"
+  no_log: true
 """
 
 RETURN = r"""
+changed_folders:
+  description: The folders made or whose attributes changed (or would, in check mode), in the order given.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/example]
 changed_files:
   description: The paths whose content or attributes changed (or would change in check mode), in the order given.
   returned: always
@@ -172,9 +214,43 @@ def ensure_file(module, spec):
     return content_differs or attributes_changed, diffs
 
 
+def ensure_folder(module, spec):
+    """Make one folder (and missing parents) and set its attributes; return (changed, diffs)."""
+    path = spec["path"]
+    if not os.path.isabs(path):
+        module.fail_json(msg="managed_files: %s is not an absolute path" % path)
+    exists = os.path.isdir(path)
+    if not exists and os.path.lexists(path):
+        module.fail_json(msg="managed_files: %s exists and is not a folder" % path)
+    diffs = []
+    if not exists:
+        if module._diff:
+            diffs.append({"before": {"path": path, "state": "absent"}, "after": {"path": path, "state": "directory"}})
+        if module.check_mode:
+            return True, diffs
+        os.makedirs(path)
+    attributes = module.load_file_common_arguments(
+        {"owner": spec["owner"], "group": spec["group"], "mode": spec["mode"]}, path=path)
+    attr_diff = {"before": {"path": path}, "after": {"path": path}}
+    attributes_changed = module.set_fs_attributes_if_different(attributes, False, diff=attr_diff)
+    if attributes_changed and exists and module._diff and len(attr_diff["before"]) > 1:
+        attr_diff["before_header"] = attr_diff["after_header"] = "%s (attributes)" % path
+        diffs.append(attr_diff)
+    return (not exists) or attributes_changed, diffs
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            folders=dict(
+                type="list", elements="dict", default=[],
+                options=dict(
+                    path=dict(type="path", required=True),
+                    owner=dict(type="str", default="root"),
+                    group=dict(type="str", default="root"),
+                    mode=dict(type="raw", default="0755"),
+                ),
+            ),
             files=dict(
                 type="list", elements="dict", required=True,
                 options=dict(
@@ -192,8 +268,18 @@ def main():
     repeated = sorted({path for path in paths if paths.count(path) > 1})
     if repeated:
         module.fail_json(msg="managed_files: the same path is given twice: %s" % ", ".join(repeated))
+    changed_folders = []
     changed_files = []
     diffs = []
+    for spec in module.params["folders"]:
+        try:
+            changed, folder_diffs = ensure_folder(module, spec)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="managed_files: cannot make the folder %s: %s" % (spec["path"], to_native(exc)),
+                             changed_folders=changed_folders)
+        if changed:
+            changed_folders.append(spec["path"])
+        diffs.extend(folder_diffs)
     for spec in module.params["files"]:
         try:
             changed, file_diffs = ensure_file(module, spec)
@@ -203,7 +289,8 @@ def main():
         if changed:
             changed_files.append(spec["path"])
         diffs.extend(file_diffs)
-    result = {"changed": bool(changed_files), "changed_files": changed_files}
+    result = {"changed": bool(changed_folders or changed_files), "changed_folders": changed_folders,
+              "changed_files": changed_files}
     if module._diff:
         result["diff"] = diffs
     module.exit_json(**result)

@@ -25,8 +25,10 @@ OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
 
 
-def run_module(files, capsys, check_mode=False, diff=False):
+def run_module(files, capsys, check_mode=False, diff=False, folders=None):
     args = {"files": files}
+    if folders is not None:
+        args["folders"] = folders
     if check_mode:
         args["_ansible_check_mode"] = True
     if diff:
@@ -148,3 +150,42 @@ def test_check_mode_counts_a_file_in_a_missing_folder_as_new(tmp_path, capsys):
     assert result["changed"] is True and result["changed_files"] == [str(target)]
     assert result["diff"][0]["after"] == "x = 1\n" and result["diff"][0]["before"] == ""
     assert not (tmp_path / "not-yet").exists()
+
+
+def folder(path, mode="0755"):
+    return {"path": str(path), "owner": OWNER, "group": GROUP, "mode": mode}
+
+
+def test_folders_are_made_with_their_parents_before_the_files_then_nothing_changes(tmp_path, capsys):
+    private = tmp_path / "etc" / "example"
+    first = run_module([spec(private / "token", "secret\n", mode="0600")], capsys, folders=[folder(private, "0700")])
+    assert first["changed"] is True
+    assert first["changed_folders"] == [str(private)] and first["changed_files"] == [str(private / "token")]
+    assert mode_of(private) == 0o700 and (private / "token").read_text() == "secret\n"
+    second = run_module([spec(private / "token", "secret\n", mode="0600")], capsys, folders=[folder(private, "0700")])
+    assert second["changed"] is False and second["changed_folders"] == [] and second["changed_files"] == []
+
+
+def test_a_folder_mode_alone_is_corrected(tmp_path, capsys):
+    existing = tmp_path / "conf.d"
+    existing.mkdir(mode=0o777)
+    os.chmod(str(existing), 0o777)
+    result = run_module([], capsys, diff=True, folders=[folder(existing, "0755")])
+    assert result["changed"] is True and result["changed_folders"] == [str(existing)]
+    assert mode_of(existing) == 0o755
+    assert result["diff"][0]["before"]["mode"] == "0777" and result["diff"][0]["after"]["mode"] == "0755"
+
+
+def test_check_mode_makes_no_folder_and_counts_its_files_as_new(tmp_path, capsys):
+    missing = tmp_path / "new"
+    result = run_module([spec(missing / "a.conf", "a\n")], capsys, check_mode=True, folders=[folder(missing)])
+    assert result["changed"] is True
+    assert result["changed_folders"] == [str(missing)] and result["changed_files"] == [str(missing / "a.conf")]
+    assert not missing.exists()
+
+
+def test_a_file_where_a_folder_should_be_fails(tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    result = run_module([], capsys, folders=[folder(blocker)])
+    assert result["failed"] is True and "exists and is not a folder" in result["msg"]
