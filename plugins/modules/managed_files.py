@@ -268,27 +268,20 @@ def main():
     repeated = sorted({path for path in paths if paths.count(path) > 1})
     if repeated:
         module.fail_json(msg="managed_files: the same path is given twice: %s" % ", ".join(repeated))
-    changed_folders = []
-    changed_files = []
+    changed = {"folders": [], "files": []}
     diffs = []
-    for spec in module.params["folders"]:
-        try:
-            changed, folder_diffs = ensure_folder(module, spec)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg="managed_files: cannot make the folder %s: %s" % (spec["path"], to_native(exc)),
-                             changed_folders=changed_folders)
-        if changed:
-            changed_folders.append(spec["path"])
-        diffs.extend(folder_diffs)
-    for spec in module.params["files"]:
-        try:
-            changed, file_diffs = ensure_file(module, spec)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg="managed_files: cannot write %s: %s" % (spec["path"], to_native(exc)),
-                             changed_files=changed_files)
-        if changed:
-            changed_files.append(spec["path"])
-        diffs.extend(file_diffs)
+    steps = (("folders", ensure_folder, "cannot make the folder %s: %s"), ("files", ensure_file, "cannot write %s: %s"))
+    for kind, ensure, failure in steps:
+        for spec in module.params[kind]:
+            try:
+                differs, entries = ensure(module, spec)
+            except (IOError, OSError) as exc:
+                module.fail_json(msg="managed_files: " + failure % (spec["path"], to_native(exc)),
+                                 changed_folders=changed["folders"], changed_files=changed["files"])
+            if differs:
+                changed[kind].append(spec["path"])
+            diffs.extend(entries)
+    changed_folders, changed_files = changed["folders"], changed["files"]
     result = {"changed": bool(changed_folders or changed_files), "changed_folders": changed_folders,
               "changed_files": changed_files}
     if module._diff:
