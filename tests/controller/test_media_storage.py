@@ -7,15 +7,23 @@
   and its s3_env reaches .env.production through mastodon_stack_s3_settings, as in site.yml;
 - site.yml's first play refuses a bucket without the R2 key pair, before anything changes.
 
-What is not tested here: an upload into a real S3 server. Mastodon itself (the uploader) cannot
-run on these machines (tests/mastodon_double stands in for it and uploads nothing), so the
-settings are checked as Mastodon reads them, not used.
+- the README's migration command (`aws s3 sync`) copies local media into a bucket with the
+  key pair, bucket and region .env.production holds, against moto_server (a TEST STAND-IN for
+  R2's S3 endpoint; moto from PyPI), and a second run sends only what is new.
+
+What is not tested here: Mastodon's own uploads. Mastodon (the uploader) cannot run on these
+machines (tests/mastodon_double stands in for it and uploads nothing); and moto_server does not
+check the key pair's signature.
 
 Playbooks are written into a temporary folder and run with tests/support/ansible_cli.py.
 """
 import json
+import os
 import re
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -264,3 +272,96 @@ def test_site_accepts_a_bucket_with_the_key_pair(tmp_path):
     assert rc == 0, out[-4000:]
     assert "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" in out
     assert KEY_ID not in out and "s3-secret-77f0" not in out
+
+
+# ------------------------------------------------------------------ moving local media into S3
+# The README's migration step 3 (`aws s3 sync <media> s3://<bucket> --endpoint-url ...`), run as
+# written with the bucket, region and key pair that .env.production holds. The S3 server is
+# moto_server (moto, from PyPI), a TEST STAND-IN for R2's S3 endpoint on 127.0.0.1 over plain
+# HTTP. It does not check the key pair's signature, and it cannot stand in for the uploads of
+# Mastodon itself, which cannot run here.
+
+BIN = Path(sys.executable).parent
+
+
+def dotenv_value(written):
+    """A value as .env.production writes it ('plain' or "with \\$ escaped"), as dotenv reads it."""
+    if written[:1] == "'" and written[-1:] == "'":
+        return written[1:-1]
+    if written[:1] == '"' and written[-1:] == '"':
+        return re.sub(r"\\(.)", r"\1", written[1:-1])
+    return written
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "moto_server did not start"
+            time.sleep(0.2)
+    yield "http://127.0.0.1:%d" % port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def aws(endpoint, env_values, *args, region=None):
+    """The aws CLI with the key pair and region of *env_values* (.env.production, as read), and
+    no configuration of the user running the tests."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=env_values["AWS_ACCESS_KEY_ID"],
+               AWS_SECRET_ACCESS_KEY=env_values["AWS_SECRET_ACCESS_KEY"],
+               AWS_DEFAULT_REGION=region or env_values["S3_REGION"],
+               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    return subprocess.run([str(BIN / "aws"), *args, "--endpoint-url", endpoint], env=env,
+                          capture_output=True, timeout=120, check=False)
+
+
+def test_local_media_is_copied_into_the_bucket_with_the_settings_of_env_production(rendered, s3_server, tmp_path):
+    values = {name: dotenv_value(value) for name, value in parse(rendered[0]["s3_on"]).items()}
+    assert values["AWS_SECRET_ACCESS_KEY"] == SECRET and values["S3_REGION"] == "auto"
+    bucket = values["S3_BUCKET"]
+    # The bucket exists before the copy (cloudflare_r2_bucket makes it at R2; here the stand-in's
+    # own API, which wants a real AWS region for it).
+    made = aws(s3_server, values, "s3api", "create-bucket", "--bucket", bucket, region="us-east-1")
+    assert made.returncode == 0, made.stderr
+
+    system = tmp_path / "public" / "system"
+    files = {"media_attachments/files/000/000/042/original/photo.jpg": os.urandom(150000),
+             "accounts/avatars/000/000/001/original/owner.png": os.urandom(20000)}
+    # Written before the copy, as a server's media are (sync compares sizes and times, and the
+    # stand-in keeps whole seconds).
+    written = time.time() - 3600
+    for key, data in files.items():
+        (system / key).parent.mkdir(parents=True, exist_ok=True)
+        (system / key).write_bytes(data)
+        os.utime(system / key, (written, written))
+
+    copied = aws(s3_server, values, "s3", "sync", str(system), "s3://%s" % bucket)
+    assert copied.returncode == 0, copied.stderr
+    assert sorted(re.findall(rb"upload: \S+ to s3://%s/(\S+)" % bucket.encode(), copied.stdout)) == \
+        sorted(key.encode() for key in files)
+    # Each object holds the file's bytes under the path Mastodon gives it below public/system,
+    # which is the path of its URL on S3_ALIAS_HOST (R2's custom domain serves the bucket's root).
+    for key, data in files.items():
+        fetched = aws(s3_server, values, "s3", "cp", "s3://%s/%s" % (bucket, key), "-")
+        assert fetched.returncode == 0 and fetched.stdout == data, (key, fetched.stderr)
+    assert values["S3_PROTOCOL"] == "https" and values["S3_ALIAS_HOST"] == "media.example.org"
+
+    # Step 5, the same command once more: only the file written in between is sent.
+    late = "media_attachments/files/000/000/043/original/late.jpg"
+    (system / late).parent.mkdir(parents=True, exist_ok=True)
+    (system / late).write_bytes(os.urandom(5000))
+    os.utime(system / late, (written + 60, written + 60))
+    again = aws(s3_server, values, "s3", "sync", str(system), "s3://%s" % bucket)
+    assert again.returncode == 0, again.stderr
+    assert re.findall(rb"upload: \S+ to s3://%s/(\S+)" % bucket.encode(), again.stdout) == [late.encode()]
+    for run in (made, copied, again):
+        assert SECRET.encode() not in run.stdout + run.stderr
