@@ -136,7 +136,6 @@ commands:
 """
 
 import grp
-import hashlib
 import os
 import pwd
 import stat as statmod
@@ -156,15 +155,7 @@ def _name(lookup, number):
         return str(number)
 
 
-def _sha1(path):
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(65536), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def describe(path, checksum=False):
+def describe(module, path, checksum=False):
     """What ansible.builtin.stat (follow=false) says of *path*, the keys the roles use."""
     try:
         info = os.lstat(path)
@@ -188,7 +179,7 @@ def describe(path, checksum=False):
     if result["islnk"]:
         result["lnk_target"] = os.readlink(path)
     if checksum and result["isreg"] and result["readable"]:
-        result["checksum"] = _sha1(path)
+        result["checksum"] = module.sha1(path)
     return result
 
 
@@ -265,7 +256,7 @@ def main():
     params = module.params
     result = {
         "changed": False,
-        "stat": dict((p, describe(p, params["checksum"])) for p in params["paths"]),
+        "stat": dict((p, describe(module, p, params["checksum"])) for p in params["paths"]),
         "content": dict((p, read_text(p)) for p in params["read"]),
         "packages": package_states(module, params["packages"]),
         "commands": run_commands(module, params["commands"]),

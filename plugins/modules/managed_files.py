@@ -145,13 +145,6 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native, to_
 DIFF_LIMIT = 65536
 
 
-def sha1_of(path):
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(65536), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def read_text(path):
     if os.path.getsize(path) > DIFF_LIMIT:
@@ -190,7 +183,7 @@ def ensure_file(module, spec):
     if os.path.isdir(path):
         module.fail_json(msg="managed_files: %s is a folder, not a file" % path)
     exists = os.path.exists(path)
-    content_differs = not exists or sha1_of(path) != hashlib.sha1(data).hexdigest()
+    content_differs = not exists or module.sha1(path) != hashlib.sha1(data).hexdigest()
     diffs = []
     if content_differs:
         if module._diff:
