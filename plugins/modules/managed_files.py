@@ -145,7 +145,6 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native, to_
 DIFF_LIMIT = 65536
 
 
-
 def read_text(path):
     if os.path.getsize(path) > DIFF_LIMIT:
         return "(larger than %d bytes, not shown)\n" % DIFF_LIMIT
