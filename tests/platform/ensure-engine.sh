@@ -2,7 +2,8 @@
 # Make sure a Docker engine answers `docker info`.
 # - An engine that already runs is never touched.
 # - As root on Debian/Ubuntu with none: install the distribution's docker.io (plus debootstrap,
-#   which the image builder needs, and shellcheck for ansible-test sanity) and start dockerd
+#   which the image builder needs, shellcheck for ansible-test sanity, sshpass and the ssh
+#   client for the user-path scenario) and start dockerd
 #   in the background.
 # - Anything else: stop and say exactly what to install.
 set -euo pipefail
@@ -13,6 +14,10 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)   # for ansible-test sanity
+# sshpass: the user-path scenario logs in with a password on its first run (--ask-pass), as
+# the README tells a user to; ssh-keyscan (openssh-client) records the laptop's host key.
+command -v sshpass >/dev/null 2>&1 || need+=(sshpass)
+command -v ssh-keyscan >/dev/null 2>&1 || need+=(openssh-client)
 running=false
 docker info >/dev/null 2>&1 && running=true
 
@@ -21,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
     cat >&2 <<MSG
 engine: missing ${need[*]}. This script installs them only as root on Debian or Ubuntu.
 Install them yourself, for example:
-    sudo apt-get install docker.io debootstrap shellcheck && sudo systemctl start docker
+    sudo apt-get install docker.io debootstrap shellcheck sshpass openssh-client && sudo systemctl start docker
 (or Docker Engine from docs.docker.com), then run the command again.
 MSG
     exit 2

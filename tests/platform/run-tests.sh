@@ -189,6 +189,13 @@ PY
 
 molecule_one() {  # molecule_one SCENARIO DISTRO
   local s=$1 d=$2
+  # A user-path test that is not a Molecule scenario (tests/user_path/test_<name>.py: the
+  # README's demo commands) runs in the same pool, with its own junit file.
+  if [ ! -d "molecule/$s" ] && [ -f "tests/user_path/test_$s.py" ]; then
+    SELFHOST_DISTRO=$d python -m pytest "tests/user_path/test_$s.py" -v -s -p no:cacheprovider \
+      --junitxml="$junit/molecule-$s-$d.xml" -o junit_suite_name="user-path-$s-$d"
+    return
+  fi
   # Molecule's state for this scenario and distro (kept between runs, as Molecule's own cache
   # would be, so that a leftover container of an interrupted run is destroyed first).
   local eph="$build/molecule/$s-$d"

@@ -1,0 +1,79 @@
+"""A person at a terminal: one bash on a pseudo-terminal, lines typed one after another.
+
+The shell keeps its state between lines (``. .venv/bin/activate``, ``cd``, ``export`` work as
+they do for a user), and prompts are answered as a person answers them: a password prompt
+gets the password, a confirmation gets "yes". Each line's exit code, output and duration are
+returned. Used by the user-path tests (molecule/journey, tests/user_path).
+"""
+
+import re
+import time
+from pathlib import Path
+
+import pexpect
+
+_PROMPT = "__selfhost_prompt__> "
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+
+
+class Result:
+    def __init__(self, line, rc, output, seconds):
+        self.line, self.rc, self.output, self.seconds = line, rc, output, seconds
+
+    def recap(self):
+        """The PLAY RECAP counters per host: {host: {"ok": n, "changed": n, ...}}."""
+        recap = {}
+        for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", self.output, re.M):
+            recap[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counters)}
+        return recap
+
+    def changed(self):
+        return sum(c.get("changed", 0) for c in self.recap().values())
+
+    def failed(self):
+        return sum(c.get("failed", 0) + c.get("unreachable", 0) for c in self.recap().values())
+
+
+class ShellSession:
+    """``bash`` on a pseudo-terminal in *cwd* with *env*; every line is logged to *log*."""
+
+    def __init__(self, cwd, env, log):
+        self.log_path = Path(log)
+        self._log = self.log_path.open("a", encoding="utf-8")
+        self.child = pexpect.spawn("bash", ["--norc", "--noprofile"], cwd=str(cwd), env=env,
+                                   encoding="utf-8", codec_errors="replace", timeout=30,
+                                   dimensions=(50, 200))
+        self.child.logfile_read = self._log
+        self.child.sendline(f"PS1='{_PROMPT}'; PS2=''; unset PROMPT_COMMAND")
+        self.child.expect_exact(_PROMPT)  # the echo of the line above
+        self.child.expect_exact(_PROMPT)  # the new prompt
+
+    def run(self, line, answers=(), timeout=1800):
+        """Type *line*, answer prompts from *answers* (pairs of regex and reply, the reply
+        typed when the regex shows), wait for the prompt; return a :class:`Result`."""
+        answers = list(answers)
+        patterns = [re.escape(_PROMPT)] + [a[0] for a in answers]
+        self._log.write(f"\n### {time.strftime('%H:%M:%S')} typed: {line}\n")
+        start = time.monotonic()
+        self.child.sendline(line)
+        output = ""
+        while True:
+            index = self.child.expect(patterns, timeout=timeout)
+            output += self.child.before + (self.child.after if index else "")
+            if index == 0:
+                break
+            self.child.sendline(answers[index - 1][1])
+        seconds = time.monotonic() - start
+        self.child.sendline("echo __rc=$?")
+        self.child.expect(r"__rc=(\d+)")
+        rc = int(self.child.match.group(1))
+        self.child.expect_exact(_PROMPT)
+        text = _ANSI.sub("", output)
+        # The terminal echoes the typed line first: what follows is the command's output.
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        return Result(line, rc, text, seconds)
+
+    def close(self):
+        self.child.sendline("exit")
+        self.child.close(force=True)
+        self._log.close()
