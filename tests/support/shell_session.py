@@ -6,7 +6,10 @@ gets the password, a confirmation gets "yes". Each line's exit code, output and 
 returned. Used by the user-path tests (molecule/journey, tests/user_path).
 """
 
+import os
+import pwd
 import re
+import shlex
 import time
 from pathlib import Path
 
@@ -34,13 +37,30 @@ class Result:
         return sum(c.get("failed", 0) + c.get("unreachable", 0) for c in self.recap().values())
 
 
+def _command(env):
+    """bash, or, when env's HOME is not the home folder of the passwd entry, bash in a mount
+    namespace of its own where that entry's ~/.ssh shows HOME's ~/.ssh: OpenSSH reads its keys,
+    known_hosts and config from the passwd entry's folder and ignores HOME. Nothing outside the
+    namespace changes (the passwd entry's ~/.ssh is made, empty, when missing)."""
+    bash = ["bash", "--norc", "--noprofile"]
+    home = Path(env.get("HOME", "~")).expanduser()
+    real = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    if home.resolve() == real.resolve() or not (home / ".ssh").is_dir():
+        return bash
+    (real / ".ssh").mkdir(mode=0o700, exist_ok=True)
+    script = (f"mount --bind {shlex.quote(str(home / '.ssh'))} {shlex.quote(str(real / '.ssh'))}"
+              f" && exec {' '.join(bash)}")
+    return ["unshare", "--mount", "--propagation", "private", "bash", "-c", script]
+
+
 class ShellSession:
     """``bash`` on a pseudo-terminal in *cwd* with *env*; every line is logged to *log*."""
 
     def __init__(self, cwd, env, log):
         self.log_path = Path(log)
         self._log = self.log_path.open("a", encoding="utf-8")
-        self.child = pexpect.spawn("bash", ["--norc", "--noprofile"], cwd=str(cwd), env=env,
+        command = _command(env)
+        self.child = pexpect.spawn(command[0], command[1:], cwd=str(cwd), env=env,
                                    encoding="utf-8", codec_errors="replace", timeout=30,
                                    dimensions=(50, 200))
         self.child.logfile_read = self._log

@@ -40,7 +40,9 @@ DISTRO = os.environ.get("SELFHOST_DISTRO") or "debian13"
 CLONE = EPHEMERAL / "clone"
 HOME = EPHEMERAL / "home"
 PLAN = EPHEMERAL / "edit-plan.json"
-RECORD = EPHEMERAL / "journey.json"
+# Kept after Molecule's destroy (which removes the ephemeral folder): .build/logs/.
+LOGS = ROOT / ".build" / "logs" / f"journey-{DISTRO}"
+RECORD = LOGS / "journey.json"
 DOMAIN = "social.example.test"
 USER = "admin"  # the account the installer made, and selfhost_admin_user of inventories/example
 DOUBLE_FIRST, DOUBLE_NEXT = "v4.9.0-double", "v4.9.1-double"
@@ -118,7 +120,9 @@ def shell(host):
     known = subprocess.run(["ssh-keyscan", "-T", "10", container_ip(host)], capture_output=True,
                            text=True, check=True).stdout
     (HOME / ".ssh" / "known_hosts").write_text(known)
-    session = ShellSession(CLONE, shell_env(), EPHEMERAL / "journey-shell.log")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    RECORD.write_text("[]")
+    session = ShellSession(CLONE, shell_env(), LOGS / "shell.log")
     yield session
     session.close()
 
@@ -127,10 +131,14 @@ def plan_edits(plan):
     PLAN.write_text(json.dumps(plan))
 
 
-def run_block(shell, name, answers=(), step=None, expect_rc=0):
-    """Type every command of the README block *name*; record and return the results."""
+def require_previous_steps():
     if _state["failed"]:
         pytest.skip(f"an earlier step failed: {_state['failed']}")
+
+
+def run_block(shell, name, answers=(), step=None, expect_rc=0):
+    """Type every command of the README block *name*; record and return the results."""
+    require_previous_steps()
     results = []
     for line in block(name).commands():
         result = shell.run(line, answers=answers)
@@ -188,6 +196,7 @@ def ssh_login(host, password=None):
 def test_01_inventory_from_the_example(host, shell):
     """cp -r inventories/example inventories/mine, $EDITOR, the vault encrypted with a password
     file: the README's block, with the editor writing what a user types."""
+    require_previous_steps()
     ip, network = container_ip(host), container_network()
     emu = emulator()
     standin = {
@@ -217,20 +226,18 @@ def test_01_inventory_from_the_example(host, shell):
         "cloudflare_tunnel_environment": {"TUNNEL_EDGE": emu["connector"]},
         "cloudflare_tunnel_ready_timeout": 60,
     }
-    plans = iter([
+    plans = [
         {"hosts.yml": {"set": {}}, "all/main.yml": {"set": standin}},
         {"all/vault.yml": {"set": {"vault_cloudflare_api_token": TOKEN_FULL,
                                    "vault_smtp_password": "no-mail-server-in-this-test"}}},
         {".vault-pass": {"content": VAULT_PASSPHRASE + "\n"}},
-    ])
+    ]
     # hosts.yml: the laptop's address; everything else in it is the example's.
     hosts_yml = CLONE / "inventories/example/hosts.yml"
     assert "ansible_host: 192.168.1.50" in hosts_yml.read_text()
-    first = next(plans)
-    first["hosts.yml"] = {"content": hosts_yml.read_text().replace(
+    plans[0]["hosts.yml"] = {"content": hosts_yml.read_text().replace(
         "ansible_host: 192.168.1.50", f"ansible_host: {ip}")}
-    if _state["failed"]:
-        pytest.skip(_state["failed"])
+    plans = iter(plans)
     for line in block("quickstart-inventory").commands():
         if "$EDITOR" in line:
             plan_edits(next(plans))
@@ -249,6 +256,7 @@ def test_01_inventory_from_the_example(host, shell):
 def test_02_dry_run_on_the_fresh_laptop(host, shell):
     """The first dry run logs in with the installer account's password; it shows what it
     would do and changes nothing."""
+    require_previous_steps()
     assert not host.package("nginx").is_installed
     results = run_block(shell, "quickstart-dry-run-first", step="dry run (fresh)",
                         answers=[(ANSWER_PASSWORD, installer_password())])
@@ -262,6 +270,7 @@ def test_02_dry_run_on_the_fresh_laptop(host, shell):
 
 def test_03_site(host, shell):
     """site.yml, first run, with the password; it ends with the summary a person reads."""
+    require_previous_steps()
     results = run_block(shell, "quickstart-site-first", step="site.yml (first)",
                         answers=[(ANSWER_PASSWORD, installer_password())])
     run = playbook_results(results)[-1]
@@ -282,6 +291,7 @@ def test_03_site(host, shell):
 def test_04_dry_run_on_the_converged_laptop(host, shell):
     """From now on the key logs in; a dry run changes nothing and reports changed=0; a
     password login is refused."""
+    require_previous_steps()
     results = run_block(shell, "quickstart-dry-run", step="dry run (converged)")
     run = playbook_results(results)[-1]
     assert run.failed() == 0 and run.changed() == 0, run.output[-5000:]
@@ -292,6 +302,7 @@ def test_04_dry_run_on_the_converged_laptop(host, shell):
 
 
 def test_05_status(host, shell):
+    require_previous_steps()
     results = run_block(shell, "day2-status", step="status.yml")
     assert playbook_results(results)[-1].failed() == 0
     assert re.search(r"healthy", results[-1].output, re.I), results[-1].output[-3000:]
@@ -301,6 +312,7 @@ def test_05_status(host, shell):
 def test_06_backup_and_restore(host, shell):
     """A row written before the backup is there after the restore; one written after the
     backup is gone (the restore brings back the backup's state, nothing else)."""
+    require_previous_steps()
     sql(host, "CREATE TABLE IF NOT EXISTS journey_marker (v text); TRUNCATE journey_marker;"
               " INSERT INTO journey_marker VALUES ('before-backup')")
     env_before = host.check_output(f"sha256sum {LIVE}/.env.production | cut -d' ' -f1")
@@ -323,6 +335,7 @@ def test_06_backup_and_restore(host, shell):
 
 def test_07_upgrade(host, shell):
     """The README's upgrade: the new tag in the inventory with $EDITOR, then upgrade.yml."""
+    require_previous_steps()
     plan_edits({"all/main.yml": {"set": {"mastodon_stack_version": DOUBLE_NEXT}}})
     results = run_block(shell, "day2-upgrade", step="upgrade.yml")
     assert playbook_results(results)[-1].failed() == 0
@@ -331,12 +344,14 @@ def test_07_upgrade(host, shell):
 
 
 def test_08_flood_guard_reset(host, shell):
+    require_previous_steps()
     results = run_block(shell, "day2-flood-guard-reset", step="flood_guard_reset.yml")
     assert playbook_results(results)[-1].failed() == 0
 
 
 def test_09_teardown(host, shell):
     """Teardown asks; "yes" takes the route, the DNS record and the tunnel away."""
+    require_previous_steps()
     assert api(f"/accounts/{ACCOUNT_ID}/cfd_tunnel?is_deleted=false")
     results = run_block(shell, "day2-teardown", step="teardown.yml",
                         answers=[(ANSWER_YES, "yes")])
