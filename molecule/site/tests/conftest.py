@@ -77,12 +77,19 @@ def ansible_log_runs():
     return [(pid, runs[pid][0], runs[pid][1], "\n".join(runs[pid][2])) for pid in order]
 
 
+def dry_run_pids():
+    """{phase: pid} of the dry runs (site.yml --check --diff) that tasks/dry_run.yml started
+    from prepare.yml ("fresh") and side_effect.yml ("converged"); they log to ansible.log too."""
+    return {path.stem: path.read_text().strip() for path in sorted((ephemeral() / "dry-run").glob("*.pid"))}
+
+
 def site_runs():
     """The runs of the site playbook, in order: Molecule's converge, its idempotence step and
     side_effect.yml's converge in verify mode (each ansible-playbook run Molecule starts is
-    logged to ansible.log, molecule.yml's ANSIBLE_LOG_PATH)."""
+    logged to ansible.log, molecule.yml's ANSIBLE_LOG_PATH); not the dry runs."""
+    dry = set(dry_run_pids().values())
     return [run for run in ansible_log_runs()
-            if "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" in run[3]]
+            if "PLAY [Deploy Mastodon behind a Cloudflare Tunnel]" in run[3] and run[0] not in dry]
 
 
 @pytest.fixture(scope="module")
