@@ -3,8 +3,10 @@
 The kernel lists power supplies as folders of /sys/class/power_supply with one small text
 file per attribute (type, status, online, capacity, scope). The tests build such trees in a
 temporary folder (a FAKE sysfs, passed with --power-supply-dir) the way real laptops show
-them, then generate trees at random (seeded, always run) and with Hypothesis
-(test_status_power_hypothesis.py) to check the rule and that no tree crashes the check.
+them, then generate trees at random (seeded, always run) and with Hypothesis to check the
+rule and that no tree crashes the check. Hypothesis is in tests/unit/requirements.txt
+(ansible-test units installs it); a plain pytest run without it skips that one test, and the
+seeded generator still checks the same invariant.
 """
 
 import importlib.machinery
@@ -12,8 +14,16 @@ import importlib.util
 import json
 import os
 import random
+import tempfile
+from pathlib import Path
 
 import pytest
+
+try:
+    import hypothesis
+    from hypothesis import strategies as hs
+except ImportError:  # a plain pytest run in a venv without it
+    hypothesis = None
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 GUARD = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-flood-guard")
@@ -217,3 +227,34 @@ def test_generated_trees_follow_the_rule_and_never_crash(tmp_path):
                                 "scope": random_value(rng, SCOPES)})
                     for i in range(rng.randint(0, 4))]
         check_tree(tmp_path / f"case{case}", supplies)
+
+
+# Hypothesis: the same invariant over trees it generates and shrinks. Attributes are absent,
+# a value a kernel writes (padded or not), a folder where the file should be, any text or any
+# bytes; supply names are any file name.
+if hypothesis is not None:
+    def attribute(*known):
+        return hs.one_of(
+            hs.none(), hs.sampled_from(known), hs.just("<dir>"), hs.text(max_size=20),
+            hs.binary(max_size=40), hs.sampled_from(known).map(lambda v: f"  {v}\n\n"))
+
+    SUPPLY = hs.fixed_dictionaries({
+        "type": attribute("Battery", "Mains", "USB", "USB_C", "USB_PD", "UPS", "Wireless"),
+        "status": attribute("Charging", "Discharging", "Not charging", "Full", "Unknown"),
+        "online": attribute("0", "1"),
+        "capacity": attribute("0", "5", "47", "100", "255", "-1"),
+        "scope": attribute("System", "Device", "Unknown"),
+    })
+    NAME = hs.text(alphabet=hs.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)),
+                   min_size=1, max_size=12).filter(lambda n: n not in (".", ".."))
+    TREE = hs.lists(hs.tuples(NAME, SUPPLY), max_size=5, unique_by=lambda t: t[0])
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(TREE)
+    def test_hypothesis_warns_iff_on_battery_and_never_crashes(supplies):
+        with tempfile.TemporaryDirectory() as folder:
+            check_tree(Path(folder) / "power_supply", supplies)
+else:
+    @pytest.mark.skip(reason="hypothesis is not installed here (tests/unit/requirements.txt: make units has it)")
+    def test_hypothesis_warns_iff_on_battery_and_never_crashes():
+        pass
