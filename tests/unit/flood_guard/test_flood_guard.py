@@ -444,9 +444,12 @@ def health():
 def status_run(tmp_path, conf, health_port, capsys, *extra):
     backups = tmp_path / "backups"
     backups.mkdir(exist_ok=True)
+    # No power supply folder (as in a container) and no .env.production: the power and smtp
+    # checks have their own tests (test_status_power.py, test_status_smtp.py).
     rc = st.main(["--config", str(conf), "--guard", GUARD, "--url", f"http://127.0.0.1:{health_port}/health",
                   "--domain", "social.example.test", "--min-free-mb", "1", "--max-queue", "3",
-                  "--backup-dir", str(backups), *extra])
+                  "--backup-dir", str(backups), "--power-supply-dir", str(tmp_path / "no-sysfs"),
+                  "--env-file", str(tmp_path / "no-live" / ".env.production"), *extra])
     assert rc == 0
     return {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
 
@@ -460,7 +463,9 @@ def test_status_healthy_report(tmp_path, redis, health, capsys):
     (tmp_path / "backups" / stamp).mkdir()
     (tmp_path / "backups" / "not-a-backup").mkdir()
     checks = status_run(tmp_path, conf, health.server_address[1], capsys)
-    assert [c["ok"] for c in checks.values()] == [True] * 6, checks
+    assert [c["ok"] for c in checks.values()] == [True] * 8, checks
+    assert checks["power"]["line"].startswith("ok   power: not a laptop / unknown (no power supply in ")
+    assert checks["smtp"]["line"].startswith("WARN smtp: unknown: cannot read ")
     assert checks["https"]["line"] == f"ok   HTTPS through nginx http://127.0.0.1:{health.server_address[1]}/health: 200 OK"
     assert health.hosts == ["social.example.test"]
     assert checks["sidekiq queues"]["line"] == "ok   Sidekiq queues: default 2, pull 1, (retry) 0, (dead) 0 (maximum 3)"
@@ -532,7 +537,7 @@ def test_status_checks_only_the_parts_a_host_plays(tmp_path, capsys):
         st.main(["--config", str(conf), "--checks", "disk,nginx"])
     assert "unknown check(s): nginx" in capsys.readouterr().err
     # Without --checks every check runs, as on one laptop.
-    assert len(status_run(tmp_path, conf, 1, capsys)) == 6
+    assert len(status_run(tmp_path, conf, 1, capsys)) == 8
 
 
 def test_an_app_host_reads_the_remote_database_and_redis_from_env_production(tmp_path):
