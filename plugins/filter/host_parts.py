@@ -20,7 +20,7 @@ version_added: 1.2.0
 description:
   - Reads the optional groups C(mastodon_db), C(mastodon_redis), C(mastodon_web),
     C(mastodon_sidekiq) and C(mastodon_connectors). A group the inventory does not have means
-    "this host": with none of them (the one-laptop inventory) the host plays every part.
+    "this host", so with none of them (the one-laptop inventory) the host plays every part.
   - The app hosts are the hosts of C(mastodon_web) and C(mastodon_sidekiq) together (this host
     when both groups are missing or empty).
   - The primary app host (it generates the secrets, migrates the database, creates the owner;
