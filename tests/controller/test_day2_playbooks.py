@@ -5,8 +5,11 @@ confirmation (it must stop before touching any host: the inventory host is unrea
 purpose, so any task that reached it would fail differently).
 """
 
+import json
 import os
+import re
 import subprocess
+import sys
 
 import pytest
 
@@ -100,15 +103,13 @@ def _role_includes(name):
 def _probe(tmp_path, name, extra_inventory=None):
     import yaml  # pylint: disable=import-outside-toplevel
 
-    import sys  # pylint: disable=import-outside-toplevel
-
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {"mastodon": {"hosts": {"checkhost": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
         **SITE_LEVEL, **(extra_inventory or {})}}}}}}))
     includes = _role_includes(name)
     assert includes, name
-    roles = sorted({role for role, _ in includes})
+    roles = sorted({include[0] for include in includes})
     probe = {var: "{{ %s }}" % var for role in roles for var in PROBES[role]}
     probe.update({TOKENS[role] + "_set": "{{ %s | length > 0 }}" % TOKENS[role] for role in roles if role in TOKENS})
     tasks = [{"name": f"Check {role} as {name}.yml includes it",
@@ -123,9 +124,6 @@ def _probe(tmp_path, name, extra_inventory=None):
     out = ansible_playbook(playbook, "--check", inventory=inventory, timeout=600)
     assert out.returncode == 0, out.output[-4000:]
     assert SITE_LEVEL["selfhost_cloudflare_api_token"] not in out.output
-    import json  # pylint: disable=import-outside-toplevel
-    import re  # pylint: disable=import-outside-toplevel
-
     match = re.search(r'"msg": "PROBE (.*)"\n', out.stdout)
     assert match, out.stdout[-3000:]
     return roles, json.loads(match.group(1).encode().decode("unicode_escape"))
@@ -160,8 +158,6 @@ def test_a_role_variable_in_the_inventory_wins_over_the_site_level_name(tmp_path
 def test_no_playbook_copies_the_mapping():
     # One place maps the site-level names onto the roles: the roles' defaults. No playbook sets
     # a role variable from a selfhost_* name (play vars, set_fact or include vars).
-    import re  # pylint: disable=import-outside-toplevel
-
     for path in sorted((ROOT / "playbooks").glob("*.yml")):
         for line in path.read_text().splitlines():
             if line.lstrip().startswith("#"):
