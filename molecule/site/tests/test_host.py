@@ -93,3 +93,23 @@ def test_connector_ready_and_listening_on_loopback_only(host):
     assert not host.socket("tcp://0.0.0.0:20241").is_listening
     out = host.check_output("python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:20241/ready').read().decode())\"")
     assert '"readyConnections"' in out
+
+
+# --- day 1 holds what the README promises: the day-2 timers come with site.yml ---------------
+
+
+@pytest.mark.parametrize("timer", [
+    "mastodon-backup.timer", "mastodon-flood-guard.timer",          # mastodon_ops (site.yml, not backup.yml)
+    "mastodon-statuses-remove.timer", "mastodon-media-remove.timer",  # mastodon_stack's clean-up
+    "mastodon-preview-cards-remove.timer", "mastodon-prune-profiles.timer",
+])
+def test_site_installs_and_starts_the_timers(host, timer):
+    unit = host.service(timer)
+    assert unit.is_enabled, timer
+    assert unit.is_running, timer
+
+
+def test_site_installs_the_day2_scripts(host):
+    for script in ("mastodon-backup", "mastodon-restore", "mastodon-flood-guard", "mastodon-status"):
+        f = host.file(f"/usr/local/sbin/{script}")
+        assert f.exists and f.user == "root" and f.mode == 0o750, script

@@ -62,3 +62,16 @@ def test_no_secret_in_the_process_list(host, secrets):
     assert "--token-file /etc/cloudflared/tunnel-token" in listing
     leaks = [name for name, value in secrets.items() if value in listing or value in environ]
     assert not leaks
+
+
+def test_the_first_converge_ends_with_the_summary(runs):
+    text = runs[0][3]
+    tail = text[text.rindex("Show the summary"):]
+    for needed in ("https://social.example.test/", "owner@example.test",
+                   "root-only file /root/mastodon-owner-password.txt", "two-factor authentication",
+                   "playbooks/status.yml", "backup.yml -e mastodon_ops_backup_fetch=true", "Time per role"):
+        assert needed in tail, (needed, tail[:3000])
+    for role in ("base_os", "selfsigned_tls", "mastodon_stack", "mastodon_ops", "cloudflare_tunnel"):
+        assert re.search(rf"{role}: \d+ min \d+ s", tail), (role, tail[:3000])
+    # The summary is the last task: only the recap follows it.
+    assert "TASK [" not in tail.split("\n", 1)[1], tail[:3000]
