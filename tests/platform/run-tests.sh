@@ -60,7 +60,7 @@ run_stage() {  # run_stage NAME COMMAND...: times it, records a gate result
 setup_venv() {
   local reqs=${1:-requirements-dev.txt} want have py stamp
   stamp="$venv/.requirements.sha"
-  [ "$reqs" = requirements-dev.txt ] || stamp="$venv/.requirements-${reqs%.txt}.sha"
+  [ "$reqs" = requirements-dev.txt ] || stamp="$venv/.requirements-deploy.sha"
   want=$(sha256sum "$reqs" | cut -c1-16)
   have=$(cat "$stamp" 2>/dev/null || true)
   if [ "$want" = "$have" ] && [ -x "$venv/bin/ansible-playbook" ]; then
