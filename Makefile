@@ -2,7 +2,7 @@
 #   make test                        everything: set-up, lint, sanity, units, the scenarios of
 #                                    tests/platform/matrix.yml "test" (CI runs this)
 #   make test-all                    the same with the whole matrix ("test" and "test-all")
-#   make venv                        only .venv (the tools to deploy for real)
+#   make venv                        only .venv with requirements.txt (what deploying needs; no Docker)
 #   make demo [D=ubuntu2404] / make demo-clean   the local demo (container + Cloudflare emulator)
 #   make units | lint | sanity | controller | bench   one quality gate
 #                                    (make integration: the old name of make controller)
@@ -11,7 +11,7 @@
 #   make molecule                    every Molecule scenario
 #   make scenario S=base_os [D=ubuntu2404]   one scenario on one distro (debian13 debian12 ubuntu2404)
 #   make images [REBUILD=1]          (re)build the local base images (debian13 debian12 ubuntu2404)
-#   make build                       the collection tarball (ansible-galaxy collection build)
+#   make build                       the collection tarball (ansible-galaxy collection build; no Docker)
 SHELL := /bin/bash
 RUN := tests/platform/run-tests.sh
 D ?= debian13
@@ -67,7 +67,7 @@ images:
 	@$(RUN) setup >/dev/null && SELFHOST_REBUILD_IMAGES=$(REBUILD) bash tests/platform/build-images.sh
 
 build:
-	@$(RUN) setup >/dev/null && mkdir -p .build/dist && \
+	@$(RUN) venv >/dev/null && mkdir -p .build/dist && \
 	  .venv/bin/ansible-galaxy collection build --force --output-path .build/dist .
 
 demo:

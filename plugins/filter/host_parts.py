@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Which parts of the site (database, Redis, web, Sidekiq, tunnel connector) a host plays.
 
-The one place that reads the optional inventory groups (README "Growing beyond one laptop");
+The one place that reads the optional inventory groups (docs/several-hosts.md);
 the roles and playbooks call it instead of repeating the rules in Jinja. Unit tests:
 tests/unit/plugins/filter/test_host_parts.py.
 """

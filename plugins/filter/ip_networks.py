@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: ip_networks
 short_description: Sort a list of IP addresses and networks into IPv4, IPv6 and invalid
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Each entry is an IPv4 or IPv6 address or a CIDR network. Host bits are cleared
     (C(192.168.1.7/24) becomes C(192.168.1.0/24)); a bare address becomes a C(/32) or C(/128).

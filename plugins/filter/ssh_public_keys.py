@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: ssh_public_keys
 short_description: Read and check SSH public keys given as key lines or key files
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Takes a list whose entries are either public key lines (C(ssh-ed25519 AAAA... comment))
     or paths of public key files on the controller (C(~/.ssh/id_ed25519.pub)), reads the

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: value_problem
 short_description: Say why a value is not of the expected kind
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Returns an empty string when the value is fine, otherwise a short reason (for example
     C(must be a host name without a scheme (no https://))), to put after the variable name in

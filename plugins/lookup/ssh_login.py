@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: ssh_login
 short_description: What the controller can prove about its SSH login
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Tells whether this ansible-playbook run was started with C(--ask-pass) (C(-k)), and
     lists the public keys whose private halves the controller holds, so that a role can check

@@ -54,7 +54,6 @@ options:
       - Allow a wildcard O(hostname) (C(*.example.org)).
     type: bool
     default: false
-    version_added: 1.1.0
   service:
     description:
       - Where the connector sends requests for O(hostname), as in cloudflared's ingress rules

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: host_probe
 short_description: Read several paths, files, packages and read-only commands in one call
-version_added: "0.1.0"
+version_added: 0.1.0
 description:
   - Answers the questions a role asks the host before it decides what to change, in one round
     trip. Each M(ansible.builtin.stat), M(ansible.builtin.slurp) or read-only

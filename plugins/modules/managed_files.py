@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: managed_files
 short_description: Write several small text files, and their folders, in one call
-version_added: "0.1.0"
+version_added: 0.1.0
 description:
   - Writes a list of small text files (systemd units, drop-ins) with their owner, group and
     mode, in one round trip to the host. A loop over M(ansible.builtin.template) or

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: mastodon_secrets
 short_description: Keep Mastodon's application secrets on the host, generating only the missing ones
-version_added: "1.0.0"
+version_added: 0.1.0
 description:
   - Reads the secrets file on the managed host (shell C(KEY=value) lines, the format of
     C(.env.production)), keeps every value already there, takes values the user supplies
@@ -86,7 +86,6 @@ options:
     type: list
     elements: str
     default: []
-    version_added: "1.1.0"
   force_generate:
     description:
       - Generate a completely new set of secrets (supplied values still win), ignoring the

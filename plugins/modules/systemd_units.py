@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: systemd_units
 short_description: Enable and start several systemd units in one call
-version_added: "0.1.0"
+version_added: 0.1.0
 description:
   - Makes sure that every unit of a list is enabled and running, in one round trip to the host.
     A loop over M(ansible.builtin.systemd_service) costs one module run per unit even when

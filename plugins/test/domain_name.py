@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: domain_name
 short_description: Test whether a value is a fully qualified domain name
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - The one definition of a domain name used everywhere in the collection (roles and modules).
   - A lower-case DNS host name as in RFC 1123, at least two labels, each 1 to 63 characters of

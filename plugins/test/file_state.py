@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: file_state
 short_description: Test whether a path, as stat described it, is a file or folder with the given owner, group, mode (and content)
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Takes what M(ansible.builtin.stat) (its C(stat) key) or M(selfhost.mastodon.host_probe) (an
     entry of its C(stat)) said of a path. True when the path exists, is of the kind given, and

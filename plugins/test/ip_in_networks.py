@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: ip_in_networks
 short_description: Test whether an IP address lies in one of a list of networks
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - An IPv4-mapped IPv6 address (C(::ffff:192.0.2.1)) counts as its IPv4 address.
   - Entries of the list that are not networks are ignored (check them with

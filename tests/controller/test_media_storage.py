@@ -1,4 +1,4 @@
-"""Media in object storage (README "Media on Cloudflare R2"), on the controller:
+"""Media in object storage (docs/media-r2.md), on the controller:
 
 - mastodon_stack renders .env.production with the S3 settings when object storage is on, and
   exactly the old file when it is off;
@@ -7,7 +7,7 @@
   and its s3_env reaches .env.production through mastodon_stack_s3_settings, as in site.yml;
 - site.yml's first play refuses a bucket without the R2 key pair, before anything changes.
 
-- the README's migration command (`aws s3 sync`) copies local media into a bucket with the
+- the migration command of docs/media-r2.md (`aws s3 sync`) copies local media into a bucket with the
   key pair, bucket and region .env.production holds, against moto_server (a TEST STAND-IN for
   R2's S3 endpoint; moto from PyPI), and a second run sends only what is new.
 
@@ -275,7 +275,7 @@ def test_site_accepts_a_bucket_with_the_key_pair(tmp_path):
 
 
 # ------------------------------------------------------------------ moving local media into S3
-# The README's migration step 3 (`aws s3 sync <media> s3://<bucket> --endpoint-url ...`), run as
+# docs/media-r2.md's migration step 3 (`aws s3 sync <media> s3://<bucket> --endpoint-url ...`), run as
 # written with the bucket, region and key pair that .env.production holds. The S3 server is
 # moto_server (moto, from PyPI), a TEST STAND-IN for R2's S3 endpoint on 127.0.0.1 over plain
 # HTTP. It does not check the key pair's signature, and it cannot stand in for the uploads of

@@ -6,8 +6,8 @@
 #
 #   tests/platform/run-tests.sh all                 set-up, lint, sanity, units, molecule (make test)
 #   tests/platform/run-tests.sh all-matrix          the same with the whole matrix (make test-all)
-#   tests/platform/run-tests.sh setup               venv, container engine, base images
-#   tests/platform/run-tests.sh venv                only the venv (enough to deploy for real)
+#   tests/platform/run-tests.sh setup               venv with the test tools, container engine, base images
+#   tests/platform/run-tests.sh venv                only the venv to deploy for real (requirements.txt)
 #   tests/platform/run-tests.sh lint | sanity | units | controller | bench
 #   tests/platform/run-tests.sh molecule [SCENARIO[:DISTRO] ...]
 #
@@ -54,12 +54,17 @@ run_stage() {  # run_stage NAME COMMAND...: times it, records a gate result
 }
 
 # --- set-up -----------------------------------------------------------------------------------
+# setup_venv [REQUIREMENTS]: .venv with requirements-dev.txt (the test tools, the default) or
+# requirements.txt (`make venv`: only what deploying needs; its pins are requirements-dev.txt's).
+# Each file has its own stamp, so that `make venv` in a venv made by `make test` only checks it.
 setup_venv() {
-  local want have py
-  want=$(sha256sum requirements-dev.txt | cut -c1-16)
-  have=$(cat "$venv/.requirements.sha" 2>/dev/null || true)
+  local reqs=${1:-requirements-dev.txt} want have py stamp
+  stamp="$venv/.requirements.sha"
+  [ "$reqs" = requirements-dev.txt ] || stamp="$venv/.requirements-deploy.sha"
+  want=$(sha256sum "$reqs" | cut -c1-16)
+  have=$(cat "$stamp" 2>/dev/null || true)
   if [ "$want" = "$have" ] && [ -x "$venv/bin/ansible-playbook" ]; then
-    echo "venv: $venv is up to date"
+    echo "venv: $venv is up to date ($reqs)"
   else
     # The system's python3 (Debian 12: 3.11, Debian 13: 3.13, Ubuntu 24.04: 3.12), not the venv's.
     py=${SELFHOST_PYTHON:-$(PATH=$orig_path command -v python3 || true)}
@@ -75,11 +80,11 @@ setup_venv() {
         echo "venv: $py cannot make virtual environments; install python3-venv" >&2; return 1
       fi
     fi
-    echo "venv: creating $venv with $py ($("$py" --version)) and installing requirements-dev.txt"
+    echo "venv: creating $venv with $py ($("$py" --version)) and installing $reqs"
     # In place: pip brings an existing venv to the pinned versions without removing it.
     [ -x "$venv/bin/python" ] || "$py" -m venv "$venv" || return 1
-    "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -r requirements-dev.txt || return 1
-    echo "$want" >"$venv/.requirements.sha"
+    "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -r "$reqs" || return 1
+    echo "$want" >"$stamp"
   fi
   # The collection as Ansible sees it: .build/collections/ansible_collections/selfhost/mastodon
   mkdir -p "$build/collections/ansible_collections/selfhost"
@@ -289,7 +294,7 @@ main() {
   rm -rf "$junit"  # the summary speaks only of this run
   case "$what" in
     setup) setup_all; rc=$? ;;
-    venv) run_stage "setup: venv" setup_venv; rc=$? ;;
+    venv) run_stage "setup: venv (deploy)" setup_venv requirements.txt; rc=$? ;;
     lint) run_stage "setup: venv" setup_venv && gate "ansible-lint (production)" gate_lint; rc=$? ;;
     sanity) run_stage "setup: venv" setup_venv && gate "ansible-test sanity" gate_sanity; rc=$? ;;
     units) run_stage "setup: venv" setup_venv && gate "ansible-test units" gate_units; rc=$? ;;

@@ -1,4 +1,4 @@
-"""Day-2 on several hosts (README "Growing beyond one laptop", "Day-2 on several hosts"), run as
+"""Day-2 on several hosts (docs/several-hosts.md, "Day-2 on several hosts"), run as
 a user runs it: the playbooks with ansible-playbook against the scenario's inventory (db, web1,
 web2), the results read from the real PostgreSQL, Redis, systemd and files, and from the
 Mastodon TEST DOUBLE's invocation log (tests/mastodon_double).
