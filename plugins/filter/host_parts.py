@@ -16,7 +16,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: host_parts
 short_description: The parts of the Mastodon site a host plays, from the inventory's groups
-version_added: 1.2.0
+version_added: 0.1.0
 description:
   - Reads the optional groups C(mastodon_db), C(mastodon_redis), C(mastodon_web),
     C(mastodon_sidekiq) and C(mastodon_connectors). A group the inventory does not have means
