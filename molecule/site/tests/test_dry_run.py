@@ -3,6 +3,7 @@
 shows changes, on the converged laptop (side_effect.yml, after Molecule's idempotence step) it
 finishes with changed=0. Each run's output and exit code are in <ephemeral>/dry-run/; its recap
 is read from the run's own lines in ansible.log (by its pid) too, so that the two agree."""
+# pylint: disable=disallowed-name  # "_" for values a test does not look at
 import re
 
 import pytest
