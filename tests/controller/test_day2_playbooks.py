@@ -100,13 +100,17 @@ def _role_includes(name):
     return found
 
 
-def _probe(tmp_path, name, extra_inventory=None):
+def _probe(tmp_path, name, extra_inventory=None, inventory=None):
     import yaml  # pylint: disable=import-outside-toplevel
 
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"children": {"mastodon": {"hosts": {"checkhost": {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-        **SITE_LEVEL, **(extra_inventory or {})}}}}}}))
+    args = ["--check"]
+    if inventory is None:
+        inventory = tmp_path / "hosts.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"children": {"mastodon": {"hosts": {"checkhost": {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            **SITE_LEVEL, **(extra_inventory or {})}}}}}}))
+    else:  # a project inventory, probed on the controller instead of its host
+        args += ["-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}"]
     includes = _role_includes(name)
     assert includes, name
     roles = sorted({include[0] for include in includes})
@@ -121,7 +125,7 @@ def _probe(tmp_path, name, extra_inventory=None):
     playbook = tmp_path / "probe.yml"
     playbook.write_text(yaml.safe_dump([{"name": "Probe", "hosts": "mastodon", "gather_facts": True,
                                          "gather_subset": ["min"], "tasks": tasks}], sort_keys=False))
-    out = ansible_playbook(playbook, "--check", inventory=inventory, timeout=600)
+    out = ansible_playbook(playbook, *args, inventory=inventory, timeout=600)
     assert out.returncode == 0, out.output[-4000:]
     assert SITE_LEVEL["selfhost_cloudflare_api_token"] not in out.output
     match = re.search(r'"msg": "PROBE (.*)"\n', out.stdout)
@@ -164,3 +168,15 @@ def test_no_playbook_copies_the_mapping():
                 continue
             assert not re.search(r"^\s*\w+:\s*.*\{\{\s*selfhost_(domain|admin_user|ssh_authorized_keys|owner_\w+|cloudflare_\w+)",
                                  line), f"{path.name}: {line}"
+
+
+@pytest.mark.parametrize("name", ["status", "teardown", "backup"])
+def test_the_demo_inventory_drives_the_day2_playbooks(tmp_path, name):
+    # The README's day-2 commands after `make demo` (ansible-playbook -i inventories/demo
+    # playbooks/status.yml ...): the demo inventory sets only the site-level names.
+    _roles, values = _probe(tmp_path, name, inventory=str(ROOT / "inventories" / "demo"))
+    assert values["mastodon_ops_domain"] == "social.example.test", values
+    assert values["mastodon_ops_cloudflare_account_id"] == "0123456789abcdef0123456789abcdef", values
+    assert values["mastodon_ops_cloudflare_api_token_set"] is True, values
+    if name == "teardown":
+        assert values["cloudflare_tunnel_hostname"] == "social.example.test", values
