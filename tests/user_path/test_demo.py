@@ -112,7 +112,7 @@ def test_day2_on_the_demo(shell):
         assert result.rc == 0, f"`{line}` exited {result.rc}:\n{result.output[-6000:]}"
         assert TOKEN_FULL not in result.output, f"the API token was printed by `{line}`"
         if "status.yml" in line:
-            assert re.search(r"healthy", result.output, re.I), result.output[-3000:]
+            assert re.search(r"\): HEALTHY", result.output), result.output[-3000:]
         if "teardown.yml" in line:
             assert api(f"/accounts/{ACCOUNT_ID}/cfd_tunnel?is_deleted=false") == []
             assert api(f"/zones/{ZONE_ID}/dns_records?name=social.example.test") == []

@@ -305,7 +305,7 @@ def test_05_status(host, shell):
     require_previous_steps()
     results = run_block(shell, "day2-status", step="status.yml")
     assert playbook_results(results)[-1].failed() == 0
-    assert re.search(r"healthy", results[-1].output, re.I), results[-1].output[-3000:]
+    assert re.search(r"\): HEALTHY", results[-1].output), results[-1].output[-3000:]
     assert_no_secret(results)
 
 
