@@ -58,7 +58,7 @@ class ShellSession:
 
     def __init__(self, cwd, env, log):
         self.log_path = Path(log)
-        self._log = self.log_path.open("a", encoding="utf-8")
+        self._log = self.log_path.open("w", encoding="utf-8")
         command = _command(env)
         self.child = pexpect.spawn(command[0], command[1:], cwd=str(cwd), env=env,
                                    encoding="utf-8", codec_errors="replace", timeout=30,
