@@ -93,8 +93,8 @@ def test_make_demo(shell):
     assert "failed=0" in result.output and "unreachable=0" in result.output
     # A visitor through the emulated edge and the tunnel, as the demo's printed curl does.
     edge_port = os.environ.get("SELFHOST_DEMO_EDGE_PORT", "18443")
-    status, _, body = visit_edge(edge_port, str(CLONE / ".build/demo/emulator/edge-ca.pem"),
-                                 "social.example.test", "/health", "user-path-demo")
+    edge_ca = str(CLONE / ".build/demo/emulator/edge-ca.pem")
+    status, _headers, body = visit_edge(edge_port, edge_ca, "social.example.test", "/health", "user-path-demo")
     assert status == 200, body
 
 

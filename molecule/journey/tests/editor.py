@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The $EDITOR of the journey's user: it writes what a person would type into each file the
 README's `$EDITOR ...` line opens. TEST STAND-IN for a person at an editor.
 

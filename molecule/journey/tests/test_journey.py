@@ -281,7 +281,7 @@ def test_03_site(host, shell):
     assert owner_password and owner_password not in run.output
     assert_no_secret(results)
     emu = emulator()
-    status, _, body = visit_edge(emu["edge_port"], emu["edge_ca"], DOMAIN, "/health", "journey")
+    status, _headers, body = visit_edge(emu["edge_port"], emu["edge_ca"], DOMAIN, "/health", "journey")
     assert status == 200, body
     # What site.yml promises for day 1 is on the laptop after it.
     for timer in ("mastodon-backup.timer", "mastodon-flood-guard.timer"):
@@ -326,7 +326,7 @@ def test_06_backup_and_restore(host, shell):
     emu = emulator()
     deadline = time.monotonic() + 60
     while True:
-        status, _, body = visit_edge(emu["edge_port"], emu["edge_ca"], DOMAIN, "/health", "journey")
+        status, _headers, body = visit_edge(emu["edge_port"], emu["edge_ca"], DOMAIN, "/health", "journey")
         if status == 200 or time.monotonic() > deadline:
             break
         time.sleep(2)
