@@ -65,8 +65,12 @@ class ShellSession:
                                    dimensions=(50, 200))
         self.child.logfile_read = self._log
         self.child.sendline(f"PS1='{_PROMPT}'; PS2=''; unset PROMPT_COMMAND")
-        self.child.expect_exact(_PROMPT)  # the echo of the line above
-        self.child.expect_exact(_PROMPT)  # the new prompt
+        # The typed line may be echoed twice (by the terminal before bash reads it, and by
+        # readline), each holding the prompt's text: wait for output only a command makes, then
+        # for the prompt after it, so that the first command's output starts clean.
+        self.child.sendline("echo __selfhost_ready__$((6 * 7))")
+        self.child.expect_exact("__selfhost_ready__42")
+        self.child.expect_exact(_PROMPT)
 
     def run(self, line, answers=(), timeout=1800):
         """Type *line*, answer prompts from *answers* (pairs of regex and reply, the reply
