@@ -23,6 +23,7 @@ from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL, ZONE_ID
 from support.edge_visit import visit_edge
 from support.readme import block
 from support.shell_session import ShellSession
+from support.user_clone import copy_clone, user_env
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".build" / "user-path-demo"
@@ -52,21 +53,8 @@ def shell():
         pytest.fail(f"a demo is already running ({LAPTOP}); `make demo-clean` it first")
     if WORK.exists():
         shutil.rmtree(WORK)
-    CLONE.mkdir(parents=True)
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            (CLONE / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, CLONE / name.decode())
-    (CLONE / ".venv").symlink_to(ROOT / ".venv")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANSIBLE_", "MOLECULE_", "PYTEST", "VIRTUAL_ENV"))}
-    env["PATH"] = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
-                                  if not p.startswith(str(ROOT / ".venv")))
-    env["TERM"] = "dumb"
-    session = ShellSession(CLONE, env, WORK / "shell.log")
+    copy_clone(CLONE)
+    session = ShellSession(CLONE, user_env(), WORK / "shell.log")
     yield session
     session.close()
     subprocess.run(["docker", "rm", "-f", LAPTOP, EMULATOR], capture_output=True, check=False)

@@ -20,7 +20,6 @@ DOUBLE; the $EDITOR is tests/editor.py, writing what a person would type (TEST S
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL, ZONE_ID
 from support.edge_visit import visit_edge
 from support.readme import block
 from support.shell_session import ShellSession
+from support.user_clone import copy_clone, user_env
 
 ROOT = Path(__file__).resolve().parents[3]
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
@@ -80,42 +80,15 @@ def container_network():
     return out.stdout.strip()
 
 
-def make_clone():
-    """A copy of this clone (its tracked and new files) with the project venv linked in: the
-    README's commands run in it as in a user's clone, and its inventories/mine is its own."""
-    if CLONE.exists():
-        shutil.rmtree(CLONE)
-    CLONE.mkdir(parents=True)
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            dest = CLONE / name.decode()
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest)
-    (CLONE / ".venv").symlink_to(ROOT / ".venv")
-
-
 def shell_env():
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANSIBLE_", "MOLECULE_", "PYTEST", "VIRTUAL_ENV"))}
-    env.update({
-        "HOME": str(HOME),
-        "EDITOR": f"{sys.executable} {Path(__file__).parent / 'editor.py'}",
-        "JOURNEY_EDIT_PLAN": str(PLAN),
-        "TERM": "dumb",
-        "ANSIBLE_NOCOLOR": "1",  # readable logs; the commands themselves are as printed
-        # The PATH of a user's shell: the project venv only after the README activates it.
-        "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
-                                if not p.startswith(str(ROOT / ".venv"))),
-    })
-    return env
+    return user_env(HOME=str(HOME), JOURNEY_EDIT_PLAN=str(PLAN),
+                    EDITOR=f"{sys.executable} {Path(__file__).parent / 'editor.py'}",
+                    ANSIBLE_NOCOLOR="1")  # readable logs; the commands themselves are as printed
 
 
 @pytest.fixture(scope="module")
 def shell(host):
-    make_clone()
+    copy_clone(CLONE)
     # What a user did before the README: logged in once with ssh, which recorded the host key.
     known = subprocess.run(["ssh-keyscan", "-T", "10", container_ip(host)], capture_output=True,
                            text=True, check=True).stdout
