@@ -9,8 +9,6 @@ arguments, so the guard's real subprocess path runs.
 
 import fcntl
 import http.server
-import importlib.machinery
-import importlib.util
 import io
 import json
 import os
@@ -20,21 +18,11 @@ import time
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-GUARD = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-flood-guard")
-STATUS = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-status")
+from support.ops_scripts import GUARD, STATUS, load_script
 
 
-def _load(name, path):
-    loader = importlib.machinery.SourceFileLoader(name, path)
-    spec = importlib.util.spec_from_loader(name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-fg = _load("mastodon_flood_guard", GUARD)
-st = _load("mastodon_status", STATUS)
+fg = load_script("mastodon_flood_guard", GUARD)
+st = load_script("mastodon_status", STATUS)
 
 
 # --- a RESP stand-in for Redis ---------------------------------------------------------------

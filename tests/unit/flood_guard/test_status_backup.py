@@ -2,25 +2,12 @@
 nightly timer says (a new installation whose timer never fired is fine; a timer that fired
 and left no backup, or no running timer, is not)."""
 
-import importlib.machinery
-import importlib.util
-import os
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-STATUS = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-status")
+from support.ops_scripts import STATUS, load_script
 
-
-def _load():
-    loader = importlib.machinery.SourceFileLoader("mastodon_status_backup", STATUS)
-    spec = importlib.util.spec_from_loader("mastodon_status_backup", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-status = _load()
+status = load_script("mastodon_status_backup", STATUS)
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
 

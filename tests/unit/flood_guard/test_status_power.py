@@ -9,8 +9,6 @@ rule and that no tree crashes the check. Hypothesis is in tests/unit/requirement
 seeded generator still checks the same invariant.
 """
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 import random
@@ -19,26 +17,16 @@ from pathlib import Path
 
 import pytest
 
+from support.ops_scripts import GUARD, STATUS, load_script
+
 try:
     import hypothesis
     from hypothesis import strategies as hs
 except ImportError:  # a plain pytest run in a venv without it
     hypothesis = None
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-GUARD = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-flood-guard")
-STATUS = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-status")
 
-
-def _load(name, path):
-    loader = importlib.machinery.SourceFileLoader(name, path)
-    spec = importlib.util.spec_from_loader(name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-st = _load("mastodon_status_power", STATUS)
+st = load_script("mastodon_status_power", STATUS)
 
 
 def supply(root, name, **attributes):

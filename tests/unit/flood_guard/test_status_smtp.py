@@ -12,10 +12,7 @@ is the one the role wrote.
 
 import base64
 import datetime
-import importlib.machinery
-import importlib.util
 import json
-import os
 import socket
 import ssl
 import threading
@@ -23,25 +20,16 @@ import time
 
 import pytest
 
+from support.ops_scripts import GUARD, STATUS, load_script
+
 from ansible_collections.selfhost.mastodon.plugins.filter.mastodon_release import dotenv_quote
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-GUARD = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-flood-guard")
-STATUS = os.path.join(ROOT, "roles", "mastodon_ops", "files", "mastodon-status")
 LOGIN = "notifications@social.example.test"
 # A password with every character the .env.production quoting must carry through.
 PASSWORD = "s3cr3t p@ss 'quoted' \"double\" $HOME \\back"
 
 
-def _load(name, path):
-    loader = importlib.machinery.SourceFileLoader(name, path)
-    spec = importlib.util.spec_from_loader(name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-st = _load("mastodon_status_smtp", STATUS)
+st = load_script("mastodon_status_smtp", STATUS)
 
 
 # --- a self-signed certificate for 127.0.0.1 ----------------------------------------------------
