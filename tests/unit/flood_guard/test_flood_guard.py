@@ -331,11 +331,18 @@ def test_tripped_run_disables_relays_clears_cache_and_leaves_marker(tmp_path, re
     _cfg, conf, record = install(tmp_path, redis.port, max_backlog=4)
     assert fg.main(["--config", str(conf)]) == 0
     assert calls(record) == ["rails runner %s action=disable-all env=production" % (tmp_path / "mastodon_stack_relays.rb"),
-                             "tootctl media remove --days 0 action= env=production"]
+                             "tootctl media remove --days 0 action= env=production",
+                             "tootctl media remove --prune-profiles --days 0 action= env=production",
+                             "tootctl preview_cards remove --days 0 action= env=production",
+                             "tootctl emoji purge --remote-only action= env=production"]
     log = (tmp_path / "log" / "flood-guard.log").read_text()
     assert "TRIPPED: Sidekiq backlog 5 jobs > 4" in log
     assert 'relays disabled: {"disabled":["https://relay.test/inbox"]}' in log
-    assert "media cache cleared (tootctl media remove --days 0)" in log
+    for cleared in ("media attachments cleared (tootctl media remove --days 0)",
+                    "avatars and headers cleared (tootctl media remove --prune-profiles --days 0)",
+                    "preview cards cleared (tootctl preview_cards remove --days 0)",
+                    "remote custom emojis cleared (tootctl emoji purge --remote-only)"):
+        assert cleared in log
     assert "written: relays stay disabled until mastodon-flood-guard --reset" in log
     marker = json.loads((tmp_path / "state" / "flood-guard.tripped").read_text())
     assert marker["reasons"] == ["Sidekiq backlog 5 jobs > 4"]
@@ -343,7 +350,7 @@ def test_tripped_run_disables_relays_clears_cache_and_leaves_marker(tmp_path, re
     # Pressure gone: no action, but the log says the relays stay disabled.
     redis.data["lists"].clear()
     assert fg.main(["--config", str(conf)]) == 0
-    assert len(calls(record)) == 2
+    assert len(calls(record)) == 5
     last = (tmp_path / "log" / "flood-guard.log").read_text().splitlines()[-1]
     assert "ok: " in last and "relays stay disabled: tripped since " + marker["tripped_at"] in last
 
@@ -356,17 +363,17 @@ def test_tripped_run_disables_relays_clears_cache_and_leaves_marker(tmp_path, re
 def test_unmeasurable_redis_trips_and_free_disk_action_still_runs(tmp_path):
     _cfg, conf, record = install(tmp_path, 1)
     assert fg.main(["--config", str(conf)]) == 0
-    assert [c.split()[0] for c in calls(record)] == ["rails", "tootctl"]
+    assert [c.split()[0] for c in calls(record)] == ["rails"] + ["tootctl"] * 4
     assert "TRIPPED: cannot measure sidekiq backlog" in (tmp_path / "log" / "flood-guard.log").read_text()
 
 
 def test_failed_action_is_logged_exit_1_and_the_other_action_still_runs(tmp_path, redis):
     _cfg, conf, record = install(tmp_path, redis.port, rails_rc=3, min_free_mb=10 ** 9)
     assert fg.main(["--config", str(conf)]) == 1
-    assert [c.split()[0] for c in calls(record)] == ["rails", "tootctl"]
+    assert [c.split()[0] for c in calls(record)] == ["rails"] + ["tootctl"] * 4
     log = (tmp_path / "log" / "flood-guard.log").read_text()
     assert "FAILED to disable relays: exit 3" in log
-    assert "media cache cleared" in log
+    assert "media attachments cleared" in log
     assert (tmp_path / "state" / "flood-guard.tripped").exists()
 
 
@@ -546,3 +553,127 @@ def test_an_app_host_reads_the_remote_database_and_redis_from_env_production(tmp
     conf.write_text(json.dumps({"services_env_file": ""}))
     cfg = fg.load_config(str(conf))
     assert cfg["redis_host"] == "127.0.0.1" and "db_env" not in cfg
+
+
+# --- every cache cleared, hysteresis, timeouts and the time under the lock --------------------
+
+
+def test_clean_up_uses_mastodons_own_commands_for_every_cache():
+    # Flags as lib/mastodon/cli/{media,preview_cards,emoji}.rb define them; --prune-profiles
+    # (avatars and headers) rather than --remove-headers (headers only): tootctl refuses both.
+    commands = dict(fg.clean_up_commands(dict(fg.DEFAULTS, media_remove_days=2)))
+    assert commands == {
+        "media attachments": ["media", "remove", "--days", "2"],
+        "avatars and headers": ["media", "remove", "--prune-profiles", "--days", "2"],
+        "preview cards": ["preview_cards", "remove", "--days", "2"],
+        "remote custom emojis": ["emoji", "purge", "--remote-only"],
+    }
+
+
+def test_decide_hysteresis_holds_the_same_pressure_and_trips_on_new():
+    cfg = dict(CFG, rearm_growth_percent=10)  # margins: cache 5 MB, free disk 10 MB
+    baseline = {"at": "T", "cache_mb": 80, "free_mb": 60}
+    # Still past both thresholds, not grown: held, no reason.
+    m = with_(cache_mb=85, free_mb=50)
+    assert fg.decide(m, cfg) == ["free disk 50 MB < 100 MB", "media cache 85 MB > 50 MB"]
+    assert fg.decide(m, cfg, baseline) == []
+    assert set(fg.held(m, cfg, baseline)) == {"cache_mb", "free_mb"}
+    # Grown past the margin: new pressure.
+    assert fg.decide(with_(cache_mb=86, free_mb=50), cfg, baseline) == ["media cache 86 MB > 50 MB"]
+    assert fg.decide(with_(cache_mb=80, free_mb=49), cfg, baseline) == ["free disk 49 MB < 100 MB"]
+    # Other reasons are never held.
+    assert fg.decide(with_(cache_mb=80, free_mb=60, enqueued=11), cfg, baseline) == ["Sidekiq backlog 11 jobs > 10"]
+
+
+def fill_cache(cfg, name, mb):
+    folder = os.path.join(cfg["media_dir"], "cache", "media_attachments")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as handle:
+        handle.write(os.urandom(mb * 1024 * 1024))
+
+
+def test_a_cache_left_above_the_cap_trips_again_only_when_it_grows(tmp_path, redis):
+    # The stand-in tootctl deletes nothing: what the clean-up leaves stays (followed accounts'
+    # media, say). cap 1 MB; margin 100 % of it.
+    cfg, conf, record = install(tmp_path, redis.port, cache_cap_mb=1, rearm_growth_percent=100)
+    baseline_file = tmp_path / "state" / "flood-guard.baseline.json"
+    fill_cache(cfg, "a", 3)
+    assert fg.main(["--config", str(conf)]) == 0
+    assert len(calls(record)) == 5
+    assert json.loads(baseline_file.read_text())["cache_mb"] == 3
+    # Same pressure: no action, the log says why.
+    assert fg.main(["--config", str(conf)]) == 0
+    assert len(calls(record)) == 5
+    last = (tmp_path / "log" / "flood-guard.log").read_text().splitlines()[-1]
+    assert "ok: " in last and "media cache 3 MB > 1 MB but not grown since the clean-up" in last
+    # New pressure: 3 MB more than the clean-up left.
+    fill_cache(cfg, "b", 3)
+    assert fg.main(["--config", str(conf)]) == 0
+    assert len(calls(record)) == 10
+    assert json.loads(baseline_file.read_text())["cache_mb"] == 6
+    # Back under the cap: the baseline goes, the next flood trips from scratch.
+    for name in ("a", "b"):
+        os.unlink(os.path.join(cfg["media_dir"], "cache", "media_attachments", name))
+    assert fg.main(["--config", str(conf)]) == 0
+    assert not baseline_file.exists()
+
+
+SLOW = """#!/bin/sh
+# TEST STAND-IN of a bin/tootctl that outlasts its timeout and has a child of its own (as
+# runuser -> bundler -> ruby): records both process ids.
+sleep 300 &
+echo $! >> "{pids}"
+echo $$ >> "{pids}"
+wait
+"""
+
+
+def process_gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # dead, waiting for its parent to reap it
+
+
+def test_a_command_that_times_out_is_killed_with_its_process_group(tmp_path, redis):
+    cfg, conf, record = install(tmp_path, redis.port, min_free_mb=10 ** 9, command_timeout_seconds=1)
+    pids = tmp_path / "pids"
+    tootctl = tmp_path / "live" / "bin" / "tootctl"
+    tootctl.write_text(SLOW.format(pids=pids))
+    started = time.monotonic()
+    assert fg.main(["--config", str(conf)]) == 1
+    assert time.monotonic() - started < 4 * (1 + fg.KILL_GRACE_SECONDS) + 10
+    log = (tmp_path / "log" / "flood-guard.log").read_text()
+    assert log.count("timed out after 1 s: process group ") == 4, log
+    assert "FAILED to clear media attachments (tootctl media remove --days 0): exit 124" in log
+    started_pids = [int(x) for x in pids.read_text().split()]
+    assert len(started_pids) == 8  # 4 commands, each a shell and its sleep
+    deadline = time.monotonic() + 5
+    while not all(process_gone(pid) for pid in started_pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in started_pids if not process_gone(pid)] == []
+    # A failed clean-up sets no baseline: the next run tries again.
+    assert not (tmp_path / "state" / "flood-guard.baseline.json").exists()
+
+
+def test_no_time_left_under_the_lock_skips_the_commands(tmp_path, redis):
+    _cfg, conf, record = install(tmp_path, redis.port, min_free_mb=10 ** 9, hold_lock_seconds=0)
+    assert fg.main(["--config", str(conf)]) == 1
+    assert calls(record) == []
+    log = (tmp_path / "log" / "flood-guard.log").read_text()
+    assert "FAILED to disable relays: not started: no time left under the lock" in log
+    assert log.count("SKIPPED clearing ") == 4
+    assert (tmp_path / "state" / "flood-guard.tripped").exists()
+
+
+def test_the_guard_leaves_the_lock_before_the_backup_stops_waiting():
+    # mastodon-backup waits LOCK_WAIT (default below) for the lock; the guard's time under the
+    # lock, plus the kill grace of a command cut at the end, stays below it.
+    import re
+
+    with open(os.path.join(os.path.dirname(GUARD), "mastodon-backup"), encoding="utf-8") as handle:
+        waits = re.findall(r"LOCK_WAIT:-(\d+)", handle.read())
+    assert waits, "mastodon-backup has no LOCK_WAIT default"
+    assert fg.DEFAULTS["hold_lock_seconds"] + 2 * fg.KILL_GRACE_SECONDS < min(int(w) for w in waits)
