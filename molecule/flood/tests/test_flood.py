@@ -106,6 +106,10 @@ def test_flood_is_stopped_before_the_floor(host, flood):
     assert s["backlog_peak"] > 50, s
     assert s["drained_at"] is not None and s["drained_at"] > s["relays_disabled_at"], s
     assert host.check_output(f"{REDIS_CLI} LLEN queue:ingress") == "0"
+    # The simulator wrote every kind of cache the cap counts.
+    assert sorted(k for k, mb in s["written_mb_by_kind"].items() if mb > 0) == [
+        "accounts/avatars", "accounts/headers", "custom_emojis/images", "media_attachments/files",
+        "preview_cards/images"], s
     # The guard cleared the cache, today's files included.
     assert samples[-1]["cache_mb"] < CACHE_CAP_MB
     with open(RESULTS, "w", encoding="utf-8") as handle:
@@ -122,11 +126,21 @@ def test_guard_log_tells_the_story(host, flood):
     i = tripped[0]
     assert re.search(r"TRIPPED: media cache \d+ MB > 24 MB", log[i])
     assert 'relays disabled: {"disabled":["https://relay.example.test/inbox"]}' in log[i + 1]
-    assert "media cache cleared (tootctl media remove --days 0): Removed " in log[i + 2]
-    assert f"marker {MARKER} written: relays stay disabled until mastodon-flood-guard --reset" in log[i + 3]
-    assert "after clean-up: free disk " in log[i + 4]
+    # Every kind of cache the simulator wrote, cleared with its own command (the double's
+    # tootctl prints how many files it removed: none would mean a kind was missed).
+    cleared = [
+        r"media attachments cleared \(tootctl media remove --days 0\): Removed (\d+) media attachments files",
+        r"avatars and headers cleared \(tootctl media remove --prune-profiles --days 0\): Removed (\d+) avatars",
+        r"preview cards cleared \(tootctl preview_cards remove --days 0\): Removed (\d+) preview cards files",
+        r"remote custom emojis cleared \(tootctl emoji purge --remote-only\): OK \(removed (\d+) custom emojis",
+    ]
+    for offset, pattern in enumerate(cleared, start=2):
+        found = re.search(pattern, log[i + offset])
+        assert found and int(found.group(1)) > 0, (pattern, log[i + offset])
+    assert f"marker {MARKER} written: relays stay disabled until mastodon-flood-guard --reset" in log[i + 6]
+    assert "after clean-up: free disk " in log[i + 7]
     # Later runs: healthy again, and say the relays stay disabled.
-    assert any("ok: " in line and "relays stay disabled: tripped since" in line for line in log[i + 5:]), text
+    assert any("ok: " in line and "relays stay disabled: tripped since" in line for line in log[i + 8:]), text
     marker = json.loads(host.file(MARKER).content_string)
     assert marker["reasons"][0].startswith("media cache ")
     journal = host.check_output("journalctl -u mastodon-flood-guard.service --no-pager")
@@ -164,3 +178,26 @@ def test_guard_log_is_rotated(host):
     assert host.file(GUARD_LOG + ".1").exists
     log = host.file(GUARD_LOG)
     assert log.exists and (log.user, log.mode) == ("root", 0o640)
+
+
+def test_a_slow_tootctl_is_killed_with_its_process_group(host):
+    # The double's tootctl set to boot for 60 s (its timing file), the guard's command timeout
+    # at 3 s and a free-disk floor it cannot meet, in a settings copy with its own marker and
+    # log: every clean-up command times out, and nothing of it keeps running (the double's
+    # tootctl does its work in a child process, as Ruby runs under bundler and runuser).
+    settings = json.loads(host.file("/etc/mastodon-ops/flood-guard.conf").content_string)
+    settings.update(command_timeout_seconds=3, min_free_mb=10 ** 9, log_file="/tmp/fg-timeout.log",
+                    marker_file="/tmp/fg-timeout/tripped", relay_script="")
+    host.run_expect([0], "mkdir -p /etc/mastodon-double && echo '{\"boot_seconds\": 60}' > /etc/mastodon-double/tootctl.json "
+                         f"&& echo '{json.dumps(settings)}' > /tmp/fg-timeout.conf")
+    try:
+        started = float(host.check_output("date +%s.%N"))
+        run = host.run("python3 /usr/local/sbin/mastodon-flood-guard --config /tmp/fg-timeout.conf")
+        took = float(host.check_output("date +%s.%N")) - started
+        assert run.rc == 1, run.stdout + run.stderr
+        assert run.stdout.count("timed out after 3 s: process group ") == 4, run.stdout
+        assert took < 4 * 10, took
+        left = host.run("pgrep -a -f '[b]in/tootctl'")
+        assert left.rc == 1, left.stdout
+    finally:
+        host.run("rm -f /etc/mastodon-double/tootctl.json /tmp/fg-timeout.conf")

@@ -92,6 +92,19 @@ module MastodonDouble
     end
   end
 
+  # How long the double's clean-up commands take: {"boot_seconds": Rails' boot, "seconds_per_file":
+  # the work per deleted file}, from the JSON file at MASTODON_DOUBLE_TOOTCTL_CONFIG or
+  # /etc/mastodon-double/tootctl.json (the flood guard runs tootctl with a clean environment,
+  # so a test sets the file). Missing: half a second to boot, a millisecond a file (a real
+  # Rails boot takes several seconds; the double is kept quick where no test asks for more).
+  TOOTCTL_TIMING_DEFAULTS = { 'boot_seconds' => 0.5, 'seconds_per_file' => 0.001 }.freeze
+
+  def tootctl_timing
+    path = ENV.fetch('MASTODON_DOUBLE_TOOTCTL_CONFIG', '/etc/mastodon-double/tootctl.json')
+    settings = File.exist?(path) ? JSON.parse(File.read(path)) : {}
+    TOOTCTL_TIMING_DEFAULTS.to_h { |key, value| [key, Float(settings.fetch(key, value))] }
+  end
+
   def release
     File.read(File.join(ROOT, 'db', 'double_release')).strip
   end
