@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to selfhost.mastodon
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the mastodon_stack role: the memory budget and the retention settings' diff.
+"""Filters of the mastodon_stack role: the memory budget, each service's limits from it, and
+the retention settings' diff.
 
 The arithmetic lives here, not in Jinja, so that it has unit tests
 (tests/unit/plugins/filter/test_mastodon_budget.py).
@@ -107,8 +108,40 @@ def mastodon_memory_sum(settings, memtotal_mb, limit_mb=None, figures=None):
         "limit_mb": limit,
         "memtotal_mb": mem,
         "fits": total <= limit,
+        "streaming_processes": s["streaming_processes"],
         "table": table,
     }
+
+
+def mastodon_memory_limits(budget, max_percent=150):
+    """Each service's share of the memory budget (the result of mastodon_memory_sum), as the
+    systemd limits the role writes (MB).
+
+    Mastodon's units are capped: MemoryHigh at their share (the kernel reclaims and throttles
+    above it), MemoryMax at max_percent of it (the unit is stopped there and Restart=always
+    starts it again). The streaming share is per instance (mastodon-streaming@ is a template).
+    PostgreSQL and Redis are protected instead (MemoryLow at their share: memory the kernel
+    does not reclaim from them while others have some to give): a cap would kill a database
+    backend or a Redis that keeps Sidekiq's jobs (noeviction).
+    """
+    percent = _int(max_percent, "max_percent")
+    if percent < 100:
+        raise AnsibleFilterError("max_percent %d: MemoryMax cannot be below the share (MemoryHigh)" % percent)
+    by_name = dict((line["name"], line["mb"]) for line in budget["lines"])
+    streaming_total = by_name["Streaming"]
+    processes = budget.get("streaming_processes") or 1
+    shares = {
+        "web": by_name["Puma (web)"],
+        "sidekiq": by_name["Sidekiq"],
+        "streaming": streaming_total // max(_int(processes, "streaming_processes"), 1),
+    }
+    limits = dict((name, {"share_mb": mb, "high_mb": mb, "max_mb": mb * percent // 100})
+                  for name, mb in shares.items())
+    postgresql = by_name["PostgreSQL shared_buffers"] + by_name["PostgreSQL connections"]
+    redis = by_name["Redis (expected, noeviction)"]
+    limits["postgresql"] = {"share_mb": postgresql, "low_mb": postgresql}
+    limits["redis"] = {"share_mb": redis, "low_mb": redis}
+    return limits
 
 
 def _setting_value(raw):
@@ -147,5 +180,6 @@ class FilterModule(object):
         return {
             "mastodon_memory_budget": mastodon_memory_budget,
             "mastodon_memory_sum": mastodon_memory_sum,
+            "mastodon_memory_limits": mastodon_memory_limits,
             "mastodon_settings_changes": mastodon_settings_changes,
         }

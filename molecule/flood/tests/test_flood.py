@@ -159,6 +159,10 @@ def test_status_shows_the_tripped_guard(host, flood):
     run = playbook(os.path.join(PROJECT, "playbooks", "status.yml"))
     assert run.returncode != 0
     assert "FAIL flood guard TRIPPED since " in run.output
+    # Each service against its share of the memory budget.
+    assert re.search(r"memory: mastodon-sidekiq \d+ MB of 500 MB; mastodon-streaming@\d+ \d+ MB of 100 MB; "
+                     r"mastodon-web \d+ MB of 525 MB; postgresql@[\w-]+ \d+ MB \(share \d+ MB, protected\); "
+                     r"redis-server \d+ MB \(share 248 MB, protected\)", run.output), run.output[-3000:]
     assert "the listed relays stay disabled until ansible-playbook playbooks/flood_guard_reset.yml" in run.output
 
 
@@ -201,3 +205,21 @@ def test_a_slow_tootctl_is_killed_with_its_process_group(host):
         assert left.rc == 1, left.stdout
     finally:
         host.run("rm -f /etc/mastodon-double/tootctl.json /tmp/fg-timeout.conf")
+
+
+def test_each_unit_gets_its_share_of_the_memory_budget(host):
+    # group_vars: mastodon_stack_memory_total_mb 7953 (an "8 GB" laptop): Puma 1 x (400 + 5 x 25),
+    # Sidekiq 350 + 5 x 30, streaming 100 a process; MemoryMax at 150 %; Redis 7953 // 32.
+    def props(unit):
+        out = host.check_output(f"systemctl show -p MemoryHigh -p MemoryMax -p MemoryLow {unit}")
+        return dict(line.split("=", 1) for line in out.splitlines())
+    mb = 1024 * 1024
+    assert props("mastodon-web.service") == {"MemoryHigh": str(525 * mb), "MemoryMax": str(787 * mb), "MemoryLow": "0"}
+    assert props("mastodon-sidekiq.service") == {"MemoryHigh": str(500 * mb), "MemoryMax": str(750 * mb),
+                                                 "MemoryLow": "0"}
+    streaming = host.check_output("systemctl list-units --plain --no-legend 'mastodon-streaming@*' | cut -d' ' -f1")
+    assert streaming and props(streaming.split()[0])["MemoryHigh"] == str(100 * mb)
+    assert props("redis-server.service")["MemoryLow"] == str(248 * mb)
+    assert props("redis-server.service")["MemoryMax"] == "infinity"
+    postgresql = host.check_output("systemctl list-units --plain --no-legend 'postgresql@*' | cut -d' ' -f1")
+    assert postgresql and int(props(postgresql.split()[0])["MemoryLow"]) > 0

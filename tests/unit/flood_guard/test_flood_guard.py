@@ -458,7 +458,7 @@ def test_status_healthy_report(tmp_path, redis, health, capsys):
     (tmp_path / "backups" / stamp).mkdir()
     (tmp_path / "backups" / "not-a-backup").mkdir()
     checks = status_run(tmp_path, conf, health.server_address[1], capsys)
-    assert [c["ok"] for c in checks.values()] == [True] * 8, checks
+    assert [c["ok"] for c in checks.values()] == [True] * 9, checks
     assert checks["power"]["line"].startswith("ok   power: not a laptop / unknown (no power supply in ")
     assert checks["smtp"]["line"].startswith("WARN smtp: unknown: cannot read ")
     assert checks["https"]["line"] == f"ok   HTTPS through nginx http://127.0.0.1:{health.server_address[1]}/health: 200 OK"
@@ -532,7 +532,7 @@ def test_status_checks_only_the_parts_a_host_plays(tmp_path, capsys):
         st.main(["--config", str(conf), "--checks", "disk,nginx"])
     assert "unknown check(s): nginx" in capsys.readouterr().err
     # Without --checks every check runs, as on one laptop.
-    assert len(status_run(tmp_path, conf, 1, capsys)) == 8
+    assert len(status_run(tmp_path, conf, 1, capsys)) == 9
 
 
 def test_an_app_host_reads_the_remote_database_and_redis_from_env_production(tmp_path):

@@ -85,3 +85,26 @@ def test_settings_unchanged_gives_nothing_and_empty_means_unset():
     assert mb.mastodon_settings_changes(out, {"media_cache_retention_period": "7",
                                               "backups_retention_period": ""}) == []
     assert mb.mastodon_settings_changes("", {"media_cache_retention_period": None}) == []
+
+
+def test_limits_give_each_unit_its_share_of_the_budget():
+    settings = dict(mb.mastodon_memory_budget(7953), streaming_processes=2)
+    total = mb.mastodon_memory_sum(settings, 7953)
+    limits = mb.mastodon_memory_limits(total, 150)
+    # Puma: 1 worker x (400 + 5 x 25); Sidekiq: 350 + 5 x 30; streaming: 100 per instance.
+    assert limits["web"] == {"share_mb": 525, "high_mb": 525, "max_mb": 787}
+    assert limits["sidekiq"] == {"share_mb": 500, "high_mb": 500, "max_mb": 750}
+    assert limits["streaming"] == {"share_mb": 100, "high_mb": 100, "max_mb": 150}
+    by_name = dict((line["name"], line["mb"]) for line in total["lines"])
+    assert limits["postgresql"]["low_mb"] == by_name["PostgreSQL shared_buffers"] + by_name["PostgreSQL connections"]
+    assert limits["redis"] == {"share_mb": 7953 // 32, "low_mb": 7953 // 32}
+    # Every share together is the budget's total (streaming counted per instance).
+    assert (limits["web"]["share_mb"] + limits["sidekiq"]["share_mb"] + 2 * limits["streaming"]["share_mb"]
+            + limits["postgresql"]["share_mb"] + limits["redis"]["share_mb"]) == total["total_mb"]
+
+
+def test_limits_refuse_a_max_below_the_share():
+    total = mb.mastodon_memory_sum(mb.mastodon_memory_budget(7953), 7953)
+    with pytest.raises(AnsibleFilterError, match="max_percent 90"):
+        mb.mastodon_memory_limits(total, 90)
+    assert mb.mastodon_memory_limits(total, 100)["web"]["max_mb"] == 525
