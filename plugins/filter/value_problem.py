@@ -29,7 +29,7 @@ options:
         C(s3_bucket_name) (Amazon S3's bucket naming rule), C(r2_bucket_name) (Cloudflare R2's
         stricter one - no dots), C(cloudflared_tunnel_args) (a list of cloudflared flags that
         can go between C(tunnel) and C(run), as C(cloudflare_tunnel_extra_args) does),
-        C(cloudflared_version) (the output of C(cloudflared --version): a release the roles run).
+        C(cloudflared_version) (the output of C(cloudflared --version), a release the roles run).
     type: str
     default: domain_name
     choices: [domain_name, wildcard_domain_name, service, tunnel_name, account_id, s3_bucket_name,

@@ -33,7 +33,6 @@ ACCOUNT_ID_RE = re.compile(r'^[0-9a-f]{32}$')
 TUNNEL_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
 
 
-
 def to_a_labels(name):
     """The A-label (punycode) form of a name that may hold Unicode labels.
 

@@ -72,6 +72,7 @@ MAX_BACKOFF = 8.0
 READ_TIMEOUT = 20.0  # the edge pings every 5 s; silence this long means the edge is gone
 DEFAULT_CONNECT_TIMEOUT = 30.0
 
+
 def _table(kinds):
     table = {}
     for kind, names in kinds.items():
@@ -338,7 +339,7 @@ def _go_host(host):
         _go_unescape(inside if zone < 0 else inside[:zone], "host")
         if zone >= 0:
             _go_unescape(inside[zone:], "zone")
-        address, _, zone_id = inside.replace(b"%25", b"%", 1).decode("latin-1").partition("%")
+        address, _sep, zone_id = inside.replace(b"%25", b"%", 1).decode("latin-1").partition("%")
         if "%" in inside.decode("latin-1") and not zone_id:
             raise ValueError("zone must be a non-empty string")
         if ":" not in address:
