@@ -165,3 +165,33 @@ def test_the_stand_in_refuses_what_the_route_module_refuses(service):
 def test_the_stand_in_and_the_route_module_agree(service):
     assert (standin.service_refusal(service) is None) == (rules.origin_service_refusal(service) is None), (
         service, standin.service_refusal(service), rules.origin_service_refusal(service))
+
+
+ROLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))), "roles", "cloudflare_tunnel")
+
+
+@pytest.mark.parametrize("extra_args", [[], ["--loglevel", "debug", "--protocol=http2", "--post-quantum"]])
+def test_the_units_command_line_as_the_role_renders_it_is_accepted(extra_args):
+    """The ExecStart of roles/cloudflare_tunnel/templates/cloudflared.service.j2, with extra
+    arguments the role's check accepts, parses as cloudflared parses it: tunnel run, no usage
+    error."""
+    import shlex
+
+    import jinja2
+
+    assert flags.tunnel_args_problem(extra_args) is None
+    with open(os.path.join(ROLE, "templates", "cloudflared.service.j2"), encoding="utf-8") as handle:
+        template = jinja2.Environment().from_string(handle.read())
+    unit = template.render(
+        cloudflare_tunnel_managed_header="managed", cloudflare_tunnel_hostname="social.example.test",
+        cloudflare_tunnel_service="https://localhost:443", cloudflare_tunnel_service_after=[],
+        cloudflare_tunnel_token_file="/etc/cloudflared/token", cloudflare_tunnel_environment={},
+        cloudflare_tunnel_extra_args=extra_args, __cloudflare_tunnel_bin="/usr/local/bin/cloudflared",
+        __cloudflare_tunnel_metrics="127.0.0.1:20241")
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    argv = shlex.split(exec_start[len("ExecStart="):])
+    parsed_flags, words, args = standin.parse_command_line(argv[1:])
+    assert words == ["tunnel", "run"] and args == []
+    assert parsed_flags["token-file"] == "/etc/cloudflared/token"
+    assert parsed_flags["metrics"] == "127.0.0.1:20241"
