@@ -149,3 +149,10 @@ def test_r2_bucket_names_use_r2s_stricter_rule(name, problem):
         assert problem in value_problem(name, "r2_bucket_name")
     else:
         assert value_problem(name, "r2_bucket_name") == ""
+
+
+def test_the_cloudflared_kinds_of_value_problem():
+    assert value_problem(["--loglevel", "debug"], "cloudflared_tunnel_args") == ""
+    assert "before \"run\"" in value_problem(["--token-file", "/x"], "cloudflared_tunnel_args")
+    assert value_problem("cloudflared version 2026.8.2 (built x)", "cloudflared_version") == ""
+    assert "2025.4.0" in value_problem("cloudflared version 2024.12.2 (built x)", "cloudflared_version")
