@@ -27,11 +27,14 @@ options:
         (the same, a leading C(*.) allowed), C(service) (an origin cloudflared accepts),
         C(tunnel_name), C(account_id) (a Cloudflare account id, 32 hex characters),
         C(s3_bucket_name) (Amazon S3's bucket naming rule), C(r2_bucket_name) (Cloudflare R2's
-        stricter one - no dots).
+        stricter one - no dots), C(cloudflared_tunnel_args) (a list of cloudflared flags that
+        can go between C(tunnel) and C(run), as C(cloudflare_tunnel_extra_args) does),
+        C(cloudflared_version) (the output of C(cloudflared --version), a release the roles run).
     type: str
     default: domain_name
     choices: [domain_name, wildcard_domain_name, service, tunnel_name, account_id, s3_bucket_name,
-              r2_bucket_name]
+              r2_bucket_name, cloudflared_tunnel_args,
+              cloudflared_version]
 author:
   - selfhost.mastodon developers (@selfhost-mastodon)
 """
@@ -52,6 +55,10 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare import r2_bucket_name_problem
+from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflared_flags import (
+    tunnel_args_problem,
+    version_problem as cloudflared_version_problem,
+)
 from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import (
     account_id_problem,
     domain_name_problem,
@@ -73,6 +80,8 @@ CHECKS = {
     'account_id': account_id_problem,
     's3_bucket_name': s3_bucket_name_problem,
     'r2_bucket_name': r2_bucket_name_problem,
+    'cloudflared_tunnel_args': tunnel_args_problem,
+    'cloudflared_version': cloudflared_version_problem,
 }
 
 

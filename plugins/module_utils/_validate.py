@@ -23,18 +23,14 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.selfhost.mastodon.plugins.module_utils._ingress_rules import (
+    origin_service_problem,
+)
+
 LABEL_RE = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
 TLD_RE = re.compile(r'^[a-z]([a-z0-9-]{0,61}[a-z0-9])$')
 ACCOUNT_ID_RE = re.compile(r'^[0-9a-f]{32}$')
 TUNNEL_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
-
-# Origin schemes cloudflared accepts in an ingress rule's "service" (cloudflared
-# ingress/ingress.go: http, https, unix, unix+tls, tcp, ssh, rdp, smb, socks5 and the special
-# services hello_world, bastion, socks5 proxy, http_status:NNN).
-URL_SCHEMES = frozenset(['http', 'https', 'ws', 'wss', 'unix', 'unix+tls', 'tcp', 'ssh', 'rdp',
-                         'smb', 'socks5'])
-SPECIAL_SERVICES = frozenset(['hello_world', 'bastion', 'socks5'])
-HTTP_STATUS_RE = re.compile(r'^http_status:([1-5][0-9][0-9])$')
 
 
 def to_a_labels(name):
@@ -117,39 +113,11 @@ def is_domain_name(name, wildcard=False):
 
 
 def service_problem(service):
-    """Why ``service`` is not an origin service cloudflared accepts, or None."""
-    if not isinstance(service, str) or service == '':
-        return 'is empty; give an origin such as https://localhost:443'
-    if service != service.strip() or any(c.isspace() for c in service):
-        return 'must not contain spaces'
-    if service in SPECIAL_SERVICES:
-        return None
-    if service.startswith('http_status:'):
-        if HTTP_STATUS_RE.match(service):
-            return None
-        return 'http_status: needs a three-digit HTTP status code (http_status:404)'
-    match = re.match(r'^([a-z][a-z0-9+.-]*)://(.*)$', service)
-    if not match:
-        return ('must be a URL with a scheme (https://localhost:443) or one of '
-                + ', '.join(sorted(SPECIAL_SERVICES)) + ', http_status:NNN')
-    scheme, rest = match.group(1), match.group(2)
-    if scheme not in URL_SCHEMES:
-        return ('has scheme "%s", which cloudflared does not accept (use one of %s)'
-                % (scheme, ', '.join(sorted(URL_SCHEMES))))
-    if scheme.startswith('unix'):
-        return None if rest.startswith('/') else 'a unix socket path must be absolute (unix:///run/x.sock)'
-    host_port = re.split(r'[/?#]', rest, maxsplit=1)[0]
-    if '@' in host_port:
-        return 'must not carry credentials (user@host)'
-    host_match = re.match(r'^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?$', host_port)
-    if not host_match:
-        return 'has no valid host (and optional :port) after the scheme'
-    if host_match.group(2) is not None and not 0 < int(host_match.group(2)) < 65536:
-        return 'has a port outside 1-65535'
-    if scheme in ('http', 'https', 'ws', 'wss') and rest[len(host_port):] not in ('', '/'):
-        # cloudflared rejects a path in an http(s) origin service.
-        return 'must not have a path after the host and port (cloudflared refuses it)'
-    return None
+    """Why ``service`` is not an origin service cloudflared accepts, or None.
+
+    One definition for the route module and the roles' checks: cloudflared's own ingress
+    rules, in _ingress_rules (it refuses a whole configuration for one bad service)."""
+    return origin_service_problem(service)
 
 
 def _pattern_problem(value, pattern, if_empty, if_mismatch):

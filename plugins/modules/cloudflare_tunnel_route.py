@@ -58,9 +58,13 @@ options:
     description:
       - Where the connector sends requests for O(hostname), as in cloudflared's ingress rules
         (V(https://localhost:443), V(http://127.0.0.1:3000), V(http_status:404), ...).
-      - Checked before any call; the schemes cloudflared accepts are C(http), C(https), C(ws),
-        C(wss), C(unix), C(unix+tls), C(tcp), C(ssh), C(rdp), C(smb), C(socks5), and the
-        services C(hello_world), C(bastion), C(http_status:NNN). An http(s) origin has no path.
+      - Checked before any call against cloudflared's own ingress rules, because cloudflared
+        refuses a whole configuration (every hostname of the tunnel then answers 503) for one
+        service it refuses. It accepts a URL with a scheme and a host name and B(no path), not
+        even a trailing C(/) (V(https://localhost:443), V(tcp://localhost:22), V(ssh://...),
+        V(rdp://...), V(smb://...), any other scheme is TCP over WebSocket); C(unix:PATH),
+        C(unix+tls:PATH); C(http_status:NNN) (100-999); and the services C(hello_world),
+        C(socks-proxy) (not C(socks5)) and C(bastion). The error names the rule broken.
     type: str
     default: https://localhost:443
   no_tls_verify:

@@ -3,14 +3,25 @@
 
 The selfhost.mastodon project cannot download cloudflared or reach Cloudflare in its test
 machines, so its Molecule scenarios install this single file as /usr/local/bin/cloudflared.
-It accepts the real command-line shape::
+It accepts the real command-line shape, each flag only where cloudflared takes it::
 
+    cloudflared [global flags] tunnel [tunnel flags] run [run flags]
     cloudflared --no-autoupdate tunnel --metrics 127.0.0.1:PORT run --token-file /path
     cloudflared tunnel run --token TOKEN        (or env TUNNEL_TOKEN / TUNNEL_TOKEN_FILE)
-    cloudflared --version
+    cloudflared --version                       (cloudflared version 2026.8.2 ...)
 
-and behaves like cloudflared where the project's tests can observe it:
+and behaves like cloudflared where the project's tests, the role or a user can observe it:
 
+* the command line: an unknown or misplaced flag (a run flag such as ``--token-file`` before
+  ``run``, a tunnel flag such as ``--metrics`` after it) or a value that does not parse prints
+  "Incorrect Usage" and the help and exits 0, as cloudflared does; a missing, unreadable or
+  empty token file, no token or an invalid token is a usage error, exit status 255;
+  ``--token``/TUNNEL_TOKEN wins over ``--token-file``/TUNNEL_TOKEN_FILE;
+* a pushed configuration is applied WHOLE or refused WHOLE, as cloudflared's orchestrator
+  does: a rule its ingress validation refuses ("Failed to deserialize new configuration") or a
+  ``caPool`` file it cannot read ("Failed to update ingress") is logged with ``error=`` and
+  ``version=``, the previous configuration stays, and with none applied since the start every
+  hostname answers 503;
 * decodes the tunnel token (base64 JSON with ``a`` account, ``t`` tunnel, ``s`` secret);
 * makes ONLY OUTBOUND connections: it dials the edge named by ``--edge host:port`` or env
   ``TUNNEL_EDGE`` (cloudflared's hidden flag; default ``region1.v2.argotunnel.com:7844``
@@ -21,7 +32,11 @@ and behaves like cloudflared where the project's tests can observe it:
 * applies cloudflared's origin TLS rules: ``noTLSVerify`` skips verification; otherwise the
   origin certificate is verified against the system store plus ``caPool`` (a PEM file),
   with ``originServerName`` (or the service host) as the name to match (SAN); a failure is
-  answered with 502 Bad Gateway; ``http_status:NNN`` services answer NNN;
+  answered with 502 Bad Gateway; ``http_status:NNN`` services answer NNN, ``hello_world`` a
+  small page; unix sockets (``unix:``, ``unix+tls:``) are proxied like http(s) origins; the
+  TCP services (tcp, ssh, rdp, smb, any other scheme, ``socks-proxy``, ``bastion``) are
+  accepted in a configuration but not proxied (502: they need ``cloudflared access`` on the
+  visitor's side, which the project never uses);
 * serves ``/ready`` (200 with ``{"status":200,"readyConnections":N,"connectorId":...}`` when
   registered, 503 otherwise), ``/metrics`` and ``/healthcheck`` on ``--metrics``;
 * reconnects with capped exponential backoff when the edge goes away;
@@ -36,6 +51,7 @@ import base64
 import binascii
 import http.client
 import http.server
+import ipaddress
 import json
 import os
 import platform
@@ -48,21 +64,89 @@ import threading
 import time
 import uuid
 
-VERSION = "2025.1.0-standin"
+# The release whose behaviour this stand-in follows (reported like the real binary: the role
+# checks it against its minimum, 2025.4.0, which introduced --token-file).
+VERSION = "2026.8.2"
 DEFAULT_EDGE = "region1.v2.argotunnel.com:7844"
 MAX_BACKOFF = 8.0
 READ_TIMEOUT = 20.0  # the edge pings every 5 s; silence this long means the edge is gone
 DEFAULT_CONNECT_TIMEOUT = 30.0
 
-VALUE_FLAGS = {
-    "metrics", "token", "token-file", "edge", "loglevel", "transport-loglevel", "protocol",
-    "ha-connections", "edge-ip-version", "logfile", "log-directory", "retries",
-    "grace-period", "config", "origincert", "credentials-file", "cred-file", "pidfile",
-    "region", "label", "tag", "autoupdate-freq", "output", "metrics-update-freq",
-    "edge-bind-address", "url", "hostname",
-}
-BOOL_FLAGS = {"no-autoupdate", "post-quantum", "no-tls-verify", "version", "v", "help", "h",
-              "quick-service", "management-diagnostics"}
+
+def _table(kinds):
+    table = {}
+    for kind, names in kinds.items():
+        for name in names.split():
+            table[name] = kind
+    return table
+
+
+# cloudflared's flags and where it takes them (read in its source, release 2026.8.2: tunnelFlags
+# in cmd/cloudflared/tunnel/cmd.go, buildRunCommand in subcommands.go), with the kind of value.
+# The same tables as plugins/module_utils/_cloudflared_flags.py (a unit test keeps them equal).
+# The application level (before "tunnel") takes the tunnel flags too, plus --version.
+TUNNEL_FLAGS = _table({
+    'bool': (
+        'bastion f h hello-world help http2-origin is-autoupdated management-diagnostics '
+        'no-autoupdate no-chunked-encoding no-prechecks no-tls-verify overwrite-dns '
+        'post-quantum pq proxy-dns proxy-no-happy-eyeballs quic-disable-pmtu-discovery socks5 '
+        'ssh-server stdin-control ui use-reconnect-token'
+    ),
+    'int': (
+        'compression-quality ha-connections heartbeat-count max-edge-addr-retries '
+        'max-fetch-size proxy-dns-max-upstream-conns proxy-dns-port '
+        'proxy-keepalive-connections proxy-port quic-connection-level-flow-control-limit '
+        'quic-stream-level-flow-control-limit retries'
+    ),
+    'duration': (
+        'autoupdate-freq dial-edge-timeout grace-period heartbeat-interval '
+        'metrics-update-freq proxy-connect-timeout proxy-connection-timeout '
+        'proxy-expect-continue-timeout proxy-keepalive-timeout proxy-tcp-keepalive '
+        'proxy-tls-timeout rpc-timeout ssh-idle-timeout ssh-max-timeout write-stream-timeout'
+    ),
+    'string': (
+        'access-key-id api-ca-key api-email api-key api-url bucket-name cacert config '
+        'cred-file credentials-file edge edge-bind-address edge-ip-version host-key-path '
+        'hostname http-host-header id label lb-pool local-ssh-port log-directory logfile '
+        'loglevel management-hostname metrics n name origin-ca-pool origin-server-name '
+        'origincert output p pidfile proto-loglevel protocol proxy-address proxy-dns-address '
+        'proxy-dns-bootstrap proxy-dns-upstream quick-service region region-name s3-url-host '
+        'secret-id service-op-ip session-token tag trace-output transport-loglevel '
+        'unix-socket url'
+    ),
+})
+
+RUN_FLAGS = _table({
+    'bool': (
+        'bastion h hello-world help http2-origin no-chunked-encoding no-tls-verify '
+        'post-quantum pq proxy-no-happy-eyeballs socks5 ssh-server'
+    ),
+    'int': (
+        'proxy-keepalive-connections proxy-port'
+    ),
+    'uint': (
+        'max-active-flows'
+    ),
+    'duration': (
+        'proxy-connect-timeout proxy-connection-timeout proxy-expect-continue-timeout '
+        'proxy-keepalive-timeout proxy-tcp-keepalive proxy-tls-timeout ssh-idle-timeout '
+        'ssh-max-timeout'
+    ),
+    'string': (
+        'F access-key-id bucket-name cred-file credentials-contents credentials-file '
+        'dns-resolver-addrs features host-key-path http-host-header icmpv4-src icmpv6-src '
+        'local-ssh-port management-hostname origin-ca-pool origin-server-name p protocol '
+        'proxy-address region-name s3-url-host secret-id service-op-ip session-token token '
+        'token-file unix-socket url'
+    ),
+})
+GLOBAL_FLAGS = dict(TUNNEL_FLAGS, version="bool", v="bool")
+EXIT_USAGE = 255  # cliutil.UsageError: cli.Exit(msg, -1)
+_BOOL_VALUES = ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False")
+_INT_RE = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+(?:_[0-9a-fA-F]+)*|0[bB][01]+(?:_[01]+)*"
+                     r"|0[oO]?[0-7]*(?:_[0-7]+)*|[1-9][0-9]*(?:_[0-9]+)*)")
+_DURATION_RE = re.compile("[+-]?(?:0|(?:(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)"
+                          "(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)")
 
 
 # --------------------------------------------------------------------------- logging
@@ -86,37 +170,71 @@ class Logger:
 
 
 # --------------------------------------------------------------------------- command line
-def parse_command_line(argv):
-    """Split cloudflared-style arguments into (flags dict, positional words).
+class UsageError(Exception):
+    """A command line cloudflared refuses: it prints "Incorrect Usage" and exits 0."""
 
-    Flags may appear before or after the ``tunnel`` and ``run`` words, with one or two
-    dashes, as ``--flag value`` or ``--flag=value``.  Unknown flags are an error, as with
-    the real binary.
-    """
-    flags, words = {}, []
-    index = 0
+
+def _value_ok(kind, value):
+    if kind == "bool":
+        return value in _BOOL_VALUES
+    if kind in ("int", "uint"):
+        return bool(_INT_RE.fullmatch(value)) and not (kind == "uint" and value.startswith("-"))
+    if kind == "duration":
+        return bool(_DURATION_RE.fullmatch(value))
+    return True
+
+
+def _parse_level(argv, index, table, flags):
+    """Go's flag parsing for one command level: flags until the first word. Returns the index
+    of that word. Raises UsageError like urfave/cli."""
     while index < len(argv):
         arg = argv[index]
-        index += 1
         if arg == "--":
-            words.extend(argv[index:])
-            break
+            return index + 1
         if not arg.startswith("-") or arg == "-":
-            words.append(arg)
+            return index
+        index += 1
+        body = arg[2:] if arg.startswith("--") else arg[1:]
+        if body == "" or body[0] in "-=":
+            raise UsageError(f"bad flag syntax: {arg}")
+        name, eq, value = body.partition("=")
+        kind = table.get(name)
+        if kind is None:
+            raise UsageError(f"flag provided but not defined: -{name}")
+        if kind == "bool":
+            if eq and not _value_ok(kind, value):
+                raise UsageError(f'invalid boolean value "{value}" for -{name}: parse error')
+            flags[name] = (value in ("1", "t", "T", "TRUE", "true", "True")) if eq else True
             continue
-        name, eq, value = arg.lstrip("-").partition("=")
-        if name in BOOL_FLAGS:
-            flags[name] = value.lower() not in ("false", "0") if eq else True
-        elif name in VALUE_FLAGS:
-            if not eq:
-                if index >= len(argv):
-                    raise SystemExit(f"flag needs an argument: -{name}")
-                value = argv[index]
-                index += 1
-            flags[name] = value
-        else:
-            raise SystemExit(f"Incorrect Usage: flag provided but not defined: -{name}")
-    return flags, words
+        if not eq:
+            if index >= len(argv):
+                raise UsageError(f"flag needs an argument: -{name}")
+            value = argv[index]
+            index += 1
+        if not _value_ok(kind, value):
+            raise UsageError(f'invalid value "{value}" for flag -{name}: parse error')
+        flags[name] = value
+    return index
+
+
+def parse_command_line(argv):
+    """Split cloudflared's arguments into (flags, command words, positional arguments).
+
+    As in cloudflared (urfave/cli): ``[global flags] tunnel [tunnel flags] run [run flags]
+    [TUNNEL]``; each level takes only its own flags (a run flag before ``run`` or a tunnel flag
+    after it is "flag provided but not defined"), and a value must parse for its flag.
+    Raises UsageError.
+    """
+    flags = {}
+    index = _parse_level(argv, 0, GLOBAL_FLAGS, flags)
+    words = []
+    if index < len(argv) and argv[index] == "tunnel":
+        words.append("tunnel")
+        index = _parse_level(argv, index + 1, TUNNEL_FLAGS, flags)
+        if index < len(argv) and argv[index] == "run":
+            words.append("run")
+            index = _parse_level(argv, index + 1, RUN_FLAGS, flags)
+    return flags, words, list(argv[index:])
 
 
 def decode_token(text):
@@ -158,6 +276,198 @@ def read_message(rfile):
 
 
 # --------------------------------------------------------------------------- ingress
+# cloudflared validates a pushed configuration WHOLE (ingress/ingress.go validateIngress, then
+# StartOrigins): one rule it refuses and it logs the error, keeps its previous configuration, and
+# (after a fresh start, with none applied yet) answers 503 for every hostname. The route module
+# checks services with plugins/module_utils/_ingress_rules.py; this is the stand-in's own
+# reading of the same rules (Go 1.26 net/url), kept in step by a unit test on the same verdicts.
+SPECIAL_SERVICES = ("hello_world", "hello-world", "socks-proxy", "bastion")
+HTTP_SCHEMES = ("http", "https", "ws", "wss")
+_HOST_OK = frozenset(b"!$&'()*+,;=:[]<>\"-_.~")
+_USERINFO_OK = frozenset(b"-._:~!$&'()*+,;=%@")
+
+
+class ConfigRefused(Exception):
+    """A configuration cloudflared refuses: ``stage`` is where its log says it failed."""
+
+    def __init__(self, stage, message):
+        super().__init__(message)
+        self.stage = stage
+
+
+def _host_escape(c):
+    return not (chr(c).isalnum() and c < 0x80) and c not in _HOST_OK
+
+
+def _go_unescape(data, mode):
+    i = 0
+    while i < len(data):
+        c = data[i]
+        if c == 0x25:
+            pair = data[i + 1:i + 3]
+            if len(pair) < 2 or not all(chr(h) in "0123456789abcdefABCDEF" for h in pair):
+                raise ValueError(f"invalid URL escape {data[i:i + 3]!r}")
+            value = int(pair, 16)
+            if mode == "host" and value < 0x80 and data[i:i + 3] != b"%25":
+                raise ValueError(f"invalid URL escape {data[i:i + 3]!r}")
+            if mode == "zone" and data[i:i + 3] != b"%25" and value != 0x20 and value < 0x80 \
+                    and _host_escape(value):
+                raise ValueError(f"invalid URL escape {data[i:i + 3]!r}")
+            i += 3
+            continue
+        if mode in ("host", "zone") and c < 0x80 and _host_escape(c):
+            raise ValueError(f"invalid character {chr(c)!r} in host name")
+        i += 1
+
+
+def _port_ok(port):
+    return port == b"" or (port[:1] == b":" and port[1:].isdigit() or port == b":")
+
+
+def _go_host(host):
+    """Go 1.26 parseHost; returns the host name without port (empty when there is none)."""
+    if b"[" in host[1:]:
+        raise ValueError("invalid IP-literal")
+    if host.startswith(b"["):
+        close = host.rfind(b"]")
+        if close < 0:
+            raise ValueError("missing ']' in host")
+        if not _port_ok(host[close + 1:]):
+            raise ValueError("invalid port after host")
+        inside = host[1:close]
+        zone = inside.find(b"%25")
+        _go_unescape(inside if zone < 0 else inside[:zone], "host")
+        if zone >= 0:
+            _go_unescape(inside[zone:], "zone")
+        address, _sep, zone_id = inside.replace(b"%25", b"%", 1).decode("latin-1").partition("%")
+        if "%" in inside.decode("latin-1") and not zone_id:
+            raise ValueError("zone must be a non-empty string")
+        if ":" not in address:
+            raise ValueError("invalid IP-literal")
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError as exc:
+            raise ValueError(f"invalid host: {exc}") from exc
+        return address
+    colon = host.find(b":")
+    if colon >= 0 and not _port_ok(host[colon:]):
+        raise ValueError(f"invalid port {host[colon:]!r} after host")
+    _go_unescape(host, "host")
+    return host[:colon] if colon >= 0 else host
+
+
+def service_refusal(service):
+    """Why cloudflared refuses an ingress rule's service, or None."""
+    if not isinstance(service, str):
+        return "service must be a string"
+    if service.startswith(("unix:", "unix+tls:")) or service in SPECIAL_SERVICES:
+        return None
+    if service.startswith("http_status:"):
+        code = service[len("http_status:"):]
+        if not re.fullmatch(r"[+-]?[0-9]+", code):
+            return f'invalid HTTP status code: strconv.Atoi: parsing "{code}": invalid syntax'
+        return None if 100 <= int(code) <= 999 else f"invalid HTTP status code: {int(code)}"
+    data = service.encode("utf-8", "surrogateescape")
+    data, hashed, fragment = data.partition(b"#")
+    try:
+        if any(c < 0x20 or c == 0x7F for c in data):
+            raise ValueError("net/url: invalid control character in URL")
+        scheme = re.match(rb"[A-Za-z][A-Za-z0-9+.-]*:", data)
+        if data.startswith(b":"):
+            raise ValueError("missing protocol scheme")
+        rest = data[scheme.end():] if scheme else data
+        rest = rest[:-1] if rest.endswith(b"?") and rest.count(b"?") == 1 else rest.partition(b"?")[0]
+        host, path = b"", rest
+        if not rest.startswith(b"/"):
+            if scheme:
+                path = b""  # opaque: no host
+            elif b":" in rest.partition(b"/")[0]:
+                raise ValueError("first path segment in URL cannot contain colon")
+        elif rest.startswith(b"//") and (scheme or not rest.startswith(b"///")):
+            authority, slash, tail = rest[2:].partition(b"/")
+            userinfo, at, hostport = authority.rpartition(b"@")
+            host = _go_host(hostport if at else authority)
+            if at:
+                text = userinfo.decode("utf-8", "replace")
+                if any(not (ch.isascii() and ch.isalnum()) and ord(ch) not in _USERINFO_OK
+                       for ch in text):
+                    raise ValueError("net/url: invalid userinfo")
+                for part in userinfo.split(b":", 1):
+                    _go_unescape(part, "userinfo")
+            path = slash + tail
+        _go_unescape(path, "path")
+        if hashed and fragment:
+            _go_unescape(fragment, "fragment")
+    except ValueError as exc:
+        return f'parse "{service}": {exc}'
+    if not scheme or not host:
+        return (f"{service} is an invalid address, please make sure it has a scheme and a "
+                "hostname")
+    if path:
+        return (f"{service} is an invalid address, ingress rules don't support proxying to a "
+                "different path on the origin service. The path will be the same as the "
+                "eyeball request's path")
+    return None
+
+
+def _splits_host_port(text):
+    """Whether Go's net.SplitHostPort accepts ``text`` (then a rule's hostname has a port)."""
+    if text.startswith("["):
+        return bool(re.fullmatch(r"\[[^\[\]]*\]:[^\[\]]*", text))
+    host, colon, port = text.rpartition(":")
+    return bool(colon) and ":" not in host and not re.search(r"[\[\]]", text)
+
+
+def validate_config(config):
+    """Refuse a remote configuration as cloudflared would: ConfigRefused("deserialize", ...)
+    for a rule validateIngress refuses, ConfigRefused("update", ...) for an origin that cannot
+    start (a caPool file it cannot read)."""
+    config = config if isinstance(config, dict) else {}
+    rules = config.get("ingress") or []
+    defaults = config.get("originRequest") or {}
+    for index, rule in enumerate(rules):
+        rule = rule if isinstance(rule, dict) else {}
+        problem = service_refusal(rule.get("service", ""))
+        if problem:
+            raise ConfigRefused("deserialize", problem)
+        hostname = rule.get("hostname") or ""
+        if _splits_host_port(hostname):
+            raise ConfigRefused("deserialize", "Hostname cannot contain a port")
+        if hostname.rfind("*") > 0:
+            raise ConfigRefused("deserialize", 'Hostname patterns can have at most one wildcard '
+                                'character ("*") and it can only be used for subdomains, e.g. '
+                                '"*.example.com"')
+        catch_all = hostname in ("", "*") and not rule.get("path")
+        if index == len(rules) - 1 and not catch_all:
+            raise ConfigRefused("deserialize", "The last ingress rule must match all URLs (i.e. "
+                                "it should not have a hostname or path filter)")
+        if index < len(rules) - 1 and catch_all:
+            raise ConfigRefused("deserialize", f"Rule #{index + 1} is matching the hostname "
+                                f"'{hostname}', but this will match every hostname, meaning the "
+                                "rules which follow it will never be triggered.")
+        if rule.get("path"):
+            try:
+                re.compile(rule["path"])
+            except re.error as exc:
+                raise ConfigRefused("deserialize", f"Rule #{index + 1} has an invalid regex: "
+                                    f"{exc}") from exc
+    for rule in rules:
+        service = rule.get("service", "")
+        if not (service.startswith(("unix:", "unix+tls:"))
+                or service.split("://", 1)[0].lower() in HTTP_SCHEMES and "://" in service):
+            continue
+        ca_pool = ((rule.get("originRequest") or {}).get("caPool")
+                   or defaults.get("caPool") or "")
+        if ca_pool:
+            try:
+                with open(ca_pool, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigRefused("update", f"failed to start origin: unable to read the file "
+                                    f"{ca_pool} for --origin-ca-pool: open {ca_pool}: "
+                                    f"{(exc.strerror or str(exc)).lower()}") from exc
+
+
 def match_rule(config, hostname, path):
     """The first ingress rule matching hostname (exact or ``*.`` wildcard) and path regex."""
     for rule in (config or {}).get("ingress") or []:
@@ -301,17 +611,29 @@ class Connector:
                 raise ConnectionError("edge closed the control connection")
             kind = message.get("type")
             if kind == "config":
-                with self.lock:
-                    changed = message.get("version", 0) > self.config_version
-                    if changed:
-                        self.config_version = message.get("version", 0)
-                        self.config = message.get("config")
-                if changed:
-                    self.log("INF", "Updated to new configuration", version=self.config_version,
-                             config=json.dumps(json.dumps(self.config, sort_keys=True)))
+                self.apply_config(message.get("version", 0), message.get("config"))
             elif kind == "stream":
                 threading.Thread(target=self._stream, args=(message.get("stream_id"),),
                                  daemon=True).start()
+
+    def apply_config(self, version, config):
+        """Apply a pushed configuration whole, or refuse it whole (cloudflared's orchestrator:
+        the previous one stays, and the version is not taken)."""
+        with self.lock:
+            if version <= self.config_version:
+                return
+            try:
+                validate_config(config)
+            except ConfigRefused as exc:
+                message = ("Failed to deserialize new configuration" if exc.stage == "deserialize"
+                           else "Failed to update ingress")
+                self.log("ERR", message, error=json.dumps(str(exc)), version=version,
+                         config=json.dumps(json.dumps(config, sort_keys=True)))
+                return
+            self.config_version = version
+            self.config = config
+        self.log("INF", "Updated to new configuration", version=version,
+                 config=json.dumps(json.dumps(config, sort_keys=True)))
 
     # visitor streams
     def _stream(self, stream_id):
@@ -343,6 +665,11 @@ class Connector:
                 code = int(service.split(":", 1)[1])
                 edge.sendall(http_response(code, http.client.responses.get(code, "")))
                 return
+            if service in ("hello_world", "hello-world"):
+                edge.sendall(http_response(200, "OK", b"<html><body><h1>Congrats! You created a "
+                                           b"tunnel!</h1><p>(cloudflared STAND-IN's hello "
+                                           b"world)</p></body></html>\n", "text/html; charset=utf-8"))
+                return
             options = dict((config or {}).get("originRequest") or {})
             options.update((rule or {}).get("originRequest") or {})
             try:
@@ -370,14 +697,29 @@ class Connector:
                 pipe(origin.recv, edge, socket.SHUT_RDWR)
 
     def _dial_origin(self, service, options):
-        match = re.fullmatch(r"(https?|wss?)://([^/:]+|\[[^\]]+\])(?::(\d+))?(/.*)?", service)
-        if not match:
-            raise ValueError(f"the stand-in cannot proxy to service {service!r}")
-        scheme, host, port = match.group(1), match.group(2).strip("[]"), match.group(3)
-        secure = scheme in ("https", "wss")
-        port = int(port or (443 if secure else 80))
         timeout = seconds(options.get("connectTimeout"), DEFAULT_CONNECT_TIMEOUT)
-        sock = socket.create_connection((host, port), timeout=timeout)
+        if service.startswith(("unix:", "unix+tls:")):
+            # HTTP over a unix socket (unix+tls: with TLS; the name to verify is the
+            # originServerName, else "localhost" here).
+            scheme, path = service.split(":", 1)
+            secure, host = scheme == "unix+tls", "localhost"
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+        else:
+            match = re.fullmatch(r"(https?|wss?)://(?:[^@/]*@)?([^/:?#]+|\[[^\]]+\])(?::(\d*))?"
+                                 r"(?:[?#].*)?", service, re.IGNORECASE)
+            if not match:
+                raise ValueError(f"the stand-in cannot proxy to service {service!r} (it proxies "
+                                 "http(s), ws(s) and unix sockets only)")
+            scheme, host, port = match.group(1).lower(), match.group(2).strip("[]"), match.group(3)
+            secure = scheme in ("https", "wss")
+            port = int(port or (443 if secure else 80))
+            sock = socket.create_connection((host, port), timeout=timeout)
         if secure:
             if options.get("noTLSVerify"):
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -454,30 +796,43 @@ def default_metrics(connector, log):
 
 # --------------------------------------------------------------------------- main
 def version_line():
-    return (f"cloudflared version {VERSION} (selfhost.mastodon test STAND-IN for cloudflared, "
-            "not cloudflared)")
+    return (f"cloudflared version {VERSION} (built by selfhost.mastodon: a test STAND-IN for "
+            "cloudflared, not cloudflared)")
 
 
-def run(flags, log):
-    token = flags.get("token") or ""
-    token_file = flags.get("token-file") or os.environ.get("TUNNEL_TOKEN_FILE")
-    if not token and token_file:
-        try:
-            with open(token_file, encoding="utf-8") as handle:
-                token = handle.read().strip()
-        except OSError as exc:
-            log("ERR", f"Cannot read token file {token_file}: {exc.strerror}")
-            return 1
-    token = token or os.environ.get("TUNNEL_TOKEN", "")
+def usage_exit(message, command="tunnel run"):
+    """cloudflared's UsageError: the message and a hint on stderr, exit status 255."""
+    print(f"{message}\nSee 'cloudflared {command} --help'.", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run(flags, log, args=()):
+    # As cloudflared's runCommand: --token (or TUNNEL_TOKEN) wins over --token-file (or
+    # TUNNEL_TOKEN_FILE); an unreadable token file, an empty one, no token at all or an invalid
+    # token is a usage error (exit status 255).
+    token = flags.get("token") or os.environ.get("TUNNEL_TOKEN", "")
     if not token:
-        log("ERR", "\"cloudflared tunnel run\" requires the ID or name of the tunnel to run "
-            "or a token (--token, --token-file or TUNNEL_TOKEN)")
-        return 1
+        token_file = flags.get("token-file") or os.environ.get("TUNNEL_TOKEN_FILE", "")
+        if token_file:
+            try:
+                with open(token_file, encoding="utf-8") as handle:
+                    token = handle.read().strip()
+            except OSError as exc:
+                return usage_exit(f"Failed to read token file: open {token_file}: "
+                                  f"{(exc.strerror or str(exc)).lower()}")
+    if len(args) > 1:
+        return usage_exit('"cloudflared tunnel run" accepts only one argument, the ID or name of '
+                          "the tunnel to run.")
+    if not token:
+        if args:
+            return usage_exit(f"the cloudflared STAND-IN runs tunnels by token only, not by name "
+                              f"or id ({args[0]!r})")
+        return usage_exit('"cloudflared tunnel run" requires the ID or name of the tunnel to run '
+                          "as the last command line argument or in the configuration file.")
     try:
         account, tunnel, secret = decode_token(token)
     except ValueError as exc:
-        log("ERR", str(exc))
-        return 1
+        return usage_exit(str(exc))
     edge_text = flags.get("edge") or os.environ.get("TUNNEL_EDGE") or DEFAULT_EDGE
     edge = host_port(edge_text.split(",")[0].strip(), 7844)
     ha = int(flags.get("ha-connections") or 4)
@@ -511,24 +866,36 @@ def run(flags, log):
     return 0
 
 
+HELP = """NAME:
+   cloudflared - Cloudflare's command-line tool and agent (here: the selfhost.mastodon test
+   STAND-IN for it, not cloudflared)
+
+USAGE:
+   cloudflared [global options] tunnel [tunnel command options] run [subcommand options] [TUNNEL]
+
+See the stand-in's source for what it implements."""
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
-        flags, words = parse_command_line(argv)
-    except SystemExit as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    if flags.get("version") or flags.get("v") or words[:1] == ["version"]:
+        flags, words, args = parse_command_line(argv)
+    except UsageError as exc:
+        # urfave/cli: "Incorrect Usage", the help, and exit status 0 (systemd's
+        # Restart=on-failure does not fire).
+        print(f"Incorrect Usage: {exc}\n\n{HELP}")
+        return 0
+    if flags.get("version") or flags.get("v") or (not words and args[:1] == ["version"]):
         print(version_line())
         return 0
     if flags.get("help") or flags.get("h") or not words:
-        print(__doc__)
+        print(HELP)
         return 0
     log = Logger(flags.get("logfile"))
-    if words[:2] == ["tunnel", "run"]:
-        return run(flags, log)
+    if words == ["tunnel", "run"]:
+        return run(flags, log, args)
     log("ERR", f"the cloudflared stand-in only implements 'tunnel run' and 'version', "
-        f"not {' '.join(words)!r}")
+        f"not {' '.join(words + args)!r}")
     return 1
 
 

@@ -54,9 +54,13 @@ ORIGIN_REQUEST_KEYS = {
 # accepts "*" anywhere in the first label; the common form is "*.example.com").
 HOSTNAME_RE = re.compile(r"^(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                          r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+# A rule's service as the API stores it. The API does not run cloudflared's validation: the
+# real one accepted "https://localhost:443/" and bare "socks5", which the connector then refused
+# (whole configuration). The emulator's choice: any "scheme:..." text, an http_status code, the
+# special service names, and bare socks5 (seen accepted); cloudflared's own verdict is the
+# connector stand-in's.
 SERVICE_RE = re.compile(
-    r"^(?:(?:https?|unix|unix\+tls|tcp|ssh|rdp|smb|ws|wss)://\S+|http_status:[1-5][0-9]{2}"
-    r"|hello_world|bastion|socks5)$")
+    r"^(?:[A-Za-z][A-Za-z0-9+._-]*:\S*|hello_world|hello-world|bastion|socks-proxy|socks5)$")
 
 DNS_TYPES = ("A", "AAAA", "CAA", "CERT", "CNAME", "DNSKEY", "DS", "HTTPS", "LOC", "MX",
              "NAPTR", "NS", "PTR", "SMIMEA", "SRV", "SSHFP", "SVCB", "TLSA", "TXT", "URI")

@@ -181,12 +181,13 @@ def publish(emu, name="social", hostname=HOSTNAME):
     return tunnel
 
 
-def set_ingress(emu, tunnel, service, origin_request=None):
+def set_ingress(emu, tunnel, service, origin_request=None, rules=()):
     rule = {"hostname": HOSTNAME, "service": service}
     if origin_request is not None:
         rule["originRequest"] = origin_request
+    ingress = [*rules, rule, {"service": "http_status:404"}]
     return api(emu, "PUT", f"{TUNNELS}/{tunnel['id']}/configurations",
-               json={"config": {"ingress": [rule, {"service": "http_status:404"}]}})["version"]
+               json={"config": {"ingress": ingress}})["version"]
 
 
 class Standin:
@@ -201,8 +202,8 @@ class Standin:
         self.stderr = open(self.stderr_path, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, STANDIN, "--no-autoupdate", "tunnel", "--metrics",
-             f"127.0.0.1:{self.metrics_port}", "run", "--token-file", str(token_file),
-             "--ha-connections", "2", *extra],
+             f"127.0.0.1:{self.metrics_port}", "--ha-connections", "2", "run", "--token-file",
+             str(token_file), *extra],
             env=dict(os.environ, TUNNEL_EDGE=emu.connector_address),
             stdout=subprocess.PIPE, stderr=self.stderr)
 
@@ -489,3 +490,68 @@ def test_https_edge_with_certificate(certs, origins, tmp_path):
             assert answer.json()["headers"]["X-Forwarded-Proto"] == "https"
         finally:
             standin.stop()
+
+
+# ------------------------------------------------------- a configuration refused whole
+OTHER = "blog.example.test"
+
+
+def wait_log(standin, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while text not in standin.log():
+        assert time.monotonic() < deadline, f"{text!r} never logged:\n{standin.log()}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("bad_rule, logged", [
+    ({"hostname": OTHER, "service": "https://localhost:443/"}, "Failed to deserialize new configuration"),
+    ({"hostname": OTHER, "service": "socks5"}, "Failed to deserialize new configuration"),
+    ({"hostname": OTHER, "service": "https://localhost:443",
+      "originRequest": {"caPool": "/nonexistent/ca.pem"}}, "Failed to update ingress"),
+])
+def test_one_bad_rule_refuses_the_whole_configuration_and_the_previous_stays(
+        running, origins, bad_rule, logged):
+    emu, tunnel, standin = running
+    route(emu, standin, tunnel, f"http://127.0.0.1:{origins['plain']}")
+    assert visit(emu).status_code == 200
+    version = set_ingress(emu, tunnel, "http_status:418", rules=[bad_rule])  # accepted by the API
+    wait_log(standin, f"version={version} ")
+    log = standin.log()
+    assert logged in log and "ERR" in log
+    # the good rule of the refused configuration is not applied: the previous one still serves
+    assert visit(emu).status_code == 200
+    good = set_ingress(emu, tunnel, "http_status:418")
+    standin.wait_config(good)
+    assert visit(emu).status_code == 418
+
+
+def test_a_refused_configuration_on_a_fresh_start_is_503_everywhere(emu, tmp_path):
+    tunnel = publish(emu)
+    # caPool is read when an http(s) (or unix) origin starts, as in cloudflared
+    version = set_ingress(emu, tunnel, "https://localhost:8443",
+                          origin_request={"caPool": str(tmp_path / "missing-ca.pem")})
+    standin = Standin(emu, tunnel["token"], tmp_path)
+    try:
+        standin.wait_ready()
+        wait_log(standin, f"version={version} ")
+        assert "Failed to update ingress" in standin.log()
+        assert "unable to read the file" in standin.log()
+        assert visit(emu).status_code == 503
+        # the CA file appears, the next push is applied
+        (tmp_path / "missing-ca.pem").write_text("")
+        version = set_ingress(emu, tunnel, "http_status:418",
+                              origin_request={"caPool": str(tmp_path / "missing-ca.pem")},
+                              rules=[{"hostname": OTHER, "service": "https://localhost:8443",
+                                      "originRequest": {"caPool": str(tmp_path / "missing-ca.pem")}}])
+        standin.wait_config(version)
+        assert "Updated to new configuration version=%d " % version in standin.log()
+        assert visit(emu).status_code == 418
+    finally:
+        standin.stop()
+
+
+def test_hello_world_is_served(running):
+    emu, tunnel, standin = running
+    route(emu, standin, tunnel, "hello_world")
+    answer = visit(emu)
+    assert answer.status_code == 200 and "Congrats" in answer.text

@@ -73,22 +73,27 @@ def test_idna_conversion_for_modules():
     assert v.domain_name_problem("bücher.example", idna=True) is None
 
 
+# cloudflared's verdicts (release 2026.8.2, ingress/ingress.go; the whole table is in
+# tests/unit/plugins/module_utils/test__ingress_rules.py).
 @pytest.mark.parametrize("service", [
     "https://localhost:443", "http://127.0.0.1:3000", "https://[::1]:8443", "http://localhost",
     "unix:///run/nginx.sock", "unix+tls:///run/x.sock", "tcp://localhost:5432", "ssh://localhost:22",
     "rdp://localhost:3389", "smb://fileserver", "socks5://localhost:1080", "http_status:404",
-    "hello_world", "bastion", "https://localhost:443/",
+    "hello_world", "bastion", "socks-proxy",
+    # cloudflared accepts these too (any scheme; credentials, ports and unix paths unchecked)
+    "ftp://bad", "https://user:pw@localhost", "https://localhost:70000", "https://localhost:0",
+    "unix://relative.sock",
 ])
 def test_services_cloudflared_accepts(service):
     assert value_problem(service, "service") == ""
 
 
 @pytest.mark.parametrize("service,fragment", [
-    ("", "is empty"), ("ftp://bad", "does not accept"), ("https://localhost:443 x", "spaces"),
-    ("localhost:443", "must be a URL"), ("http_status:99", "three-digit"), ("http_status:abc", "three-digit"),
-    ("https://user:pw@localhost", "credentials"), ("https://localhost:70000", "port outside"),
-    ("https://localhost:0", "port outside"), ("https://localhost/mastodon", "path"),
-    ("unix://relative.sock", "absolute"), ("https://", "no valid host"), ("https://exa mple", "spaces"),
+    ("", "scheme and hostname"), ("https://localhost:443 x", "URL syntax"),
+    ("localhost:443", "scheme and hostname"), ("http_status:99", "http_status code"),
+    ("http_status:abc", "http_status code"), ("https://localhost/mastodon", "no path"),
+    ("https://localhost:443/", "no path"), ("socks5", "socks-proxy"),
+    ("https://", "scheme and hostname"), ("https://exa mple", "URL syntax"),
 ])
 def test_services_refused(service, fragment):
     assert fragment in value_problem(service, "service")
@@ -144,3 +149,10 @@ def test_r2_bucket_names_use_r2s_stricter_rule(name, problem):
         assert problem in value_problem(name, "r2_bucket_name")
     else:
         assert value_problem(name, "r2_bucket_name") == ""
+
+
+def test_the_cloudflared_kinds_of_value_problem():
+    assert value_problem(["--loglevel", "debug"], "cloudflared_tunnel_args") == ""
+    assert "before \"run\"" in value_problem(["--token-file", "/x"], "cloudflared_tunnel_args")
+    assert value_problem("cloudflared version 2026.8.2 (built x)", "cloudflared_version") == ""
+    assert "2025.4.0" in value_problem("cloudflared version 2024.12.2 (built x)", "cloudflared_version")
