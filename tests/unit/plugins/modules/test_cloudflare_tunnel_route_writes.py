@@ -256,3 +256,38 @@ def test_a_zone_that_is_not_active_is_refused_before_any_write(emulator_factory,
     res.failure_saying('Zone %s is %s at Cloudflare, not active' % (PENDING_ZONE_NAME, status),
                        'Nothing was changed')
     assert emu.writes() == []
+
+
+# ------------------------------------------------------------------ the validate play's zone check
+
+@pytest.mark.parametrize('hostname, status, says', [
+    ('social.example.test', 'active', ''),
+    ('social.pending.test', 'pending', 'Zone pending.test is pending at Cloudflare, not active'),
+    ('social.pending.test', 'moved', 'Zone pending.test is moved at Cloudflare, not active'),
+    ('social.nowhere.test', 'active', 'No zone of account'),
+], ids=['active', 'pending', 'moved', 'no zone'])
+def test_info_zone_check_reads_only(emulator_factory, run_module, hostname, status, says):
+    from ansible_collections.selfhost.mastodon.plugins.modules import cloudflare_tunnel_info
+    from cloudflare_emulator import PENDING_ZONE
+    emu = emulator_factory(seed=seed_with(zones=[dict(PENDING_ZONE, status=status)]))
+    res = run_module(cloudflare_tunnel_info.main, args_for(emu, tunnel='mastodon',
+                                                           include_config=False,
+                                                           hostname=hostname))
+    assert not res.failed, res.result
+    if says:
+        assert says in res.result['zone_problem'], res.result['zone_problem']
+    else:
+        assert res.result['zone_problem'] == ''
+        assert res.result['zone']['name'] == 'example.test'
+    assert emu.writes() == []
+    assert len(emu.requests) <= 4  # tunnels, then the zone (exact names when no suffix match)
+
+
+def test_info_zone_check_paused_zone(emulator_factory, run_module):
+    from ansible_collections.selfhost.mastodon.plugins.modules import cloudflare_tunnel_info
+    emu = emulator_factory(seed=seed_with())
+    for zone in emu.store.zones.values():
+        zone['paused'] = True
+    res = run_module(cloudflare_tunnel_info.main, args_for(emu, include_config=False,
+                                                           hostname=HOST, tunnel='mastodon'))
+    assert 'paused' in res.result['zone_problem']
