@@ -14,12 +14,23 @@ short_description: Publish a hostname through a remotely managed Cloudflare Tunn
 version_added: 0.1.0
 description:
   - Does what the Zero Trust dashboard's "Published application routes" do, idempotently.
-  - Keeps exactly one ingress rule for O(hostname) in the tunnel's remote configuration,
-    with the given service and origin settings. Rules for other hostnames stay as they are.
-    A catch-all rule stays last; if the configuration has none, C(http_status:404) is added.
+  - Keeps exactly one ingress rule without a path for O(hostname) in the tunnel's remote
+    configuration, with the given service and origin settings. Rules for other hostnames, and
+    rules for paths of O(hostname) (the owner's own), stay as they are; a new rule goes just
+    before the catch-all, below them. A catch-all rule stays last; if the configuration has
+    none, C(http_status:404) is added.
+  - The ingress list is read last, right before it is written, and read again after each
+    write; when another run on the same tunnel replaced the list in between (Cloudflare's API
+    has no compare-and-swap for it), the rule is put back into the newer list, at most five
+    times. See RV(config_attempts).
   - With O(dns=true), keeps a proxied CNAME O(hostname) -> C(<tunnel id>.cfargotunnel.com)
     in the zone of the hostname. An A, AAAA or CNAME record of that name that points
     elsewhere is never replaced unless O(overwrite_dns=true); the error names the record.
+    With O(overwrite_dns=true) the CNAME replaces them in one DNS batch
+    (C(POST /zones/{zone_id}/dns_records/batch), one transaction at Cloudflare), so the name
+    is never left without an address, even when the change is refused.
+  - A zone that is not active (pending, initializing, moved, deactivated) or is paused is
+    refused before any write.
   - Every value is checked locally before the first call (hostname, service, tunnel name,
     account id, zone), and every read happens before the first write, so a refused read (bad
     token, missing permission) stops the run before anything changes.
@@ -27,8 +38,9 @@ description:
     invisible, while a CNAME without a rule would answer 404 on the public name. A DNS record
     that already exists after a lost answer (Cloudflare codes 81053, 81057, 81058) is adopted
     when it points at this tunnel.
-  - A no-op run sends three requests when O(tunnel) is the tunnel id (configuration, zone,
-    DNS records) and four when it is a name.
+  - A no-op run sends three requests when O(tunnel) is the tunnel id (zone, DNS records,
+    configuration) and four when it is a name. A write of the configuration costs one more
+    read, which checks it.
 author:
   - selfhost.mastodon developers (@selfhost-mastodon)
 extends_documentation_fragment:
@@ -182,6 +194,12 @@ ingress:
   sample:
     - {hostname: social.example.org, service: "https://localhost:443", originRequest: {noTLSVerify: true}}
     - {service: "http_status:404"}
+config_attempts:
+  description: How many writes of the configuration it took (more than 1 when another write
+    replaced the list in between).
+  returned: when the configuration was written
+  type: int
+  sample: 1
 config_version:
   description: Version of the tunnel's remote configuration after the run.
   returned: success
