@@ -165,22 +165,30 @@ class _StubModule(object):
         raise _Exit(kwargs, True)
 
 
-def _run_in_thread(args, barrier, results):
+def _run_in_thread(args, barriers, results):
     module = _StubModule(args)
     try:
         check_params(module)
         route = TunnelRoute(module)
-        real_get = route.client.get_tunnel_config
-        state = {'first': True}
+        real_get, real_put = route.client.get_tunnel_config, route.client.put_tunnel_config
+        state = {'read': False, 'written': False}
 
-        def get_after_barrier(tunnel_id):
+        def get_then_wait(tunnel_id):
             config = real_get(tunnel_id)
-            if state['first']:
-                state['first'] = False
-                barrier.wait(timeout=30)  # both runs hold the same list before either writes
+            if not state['read']:
+                state['read'] = True
+                barriers[0].wait(timeout=30)  # both runs hold the same list before either writes
             return config
 
-        route.client.get_tunnel_config = get_after_barrier
+        def put_then_wait(tunnel_id, config):
+            written = real_put(tunnel_id, config)
+            if not state['written']:
+                state['written'] = True
+                barriers[1].wait(timeout=30)  # both lists are written before either checks
+            return written
+
+        route.client.get_tunnel_config = get_then_wait
+        route.client.put_tunnel_config = put_then_wait
         route.run()
     except _Exit as exc:
         results.append(exc)
@@ -190,17 +198,23 @@ def _run_in_thread(args, barrier, results):
 
 def concurrent_rounds(emu, rounds):
     """Run two route runs for two hostnames on one tunnel at once, *rounds* times, each time
-    from the seeded list; return the hostnames each round ended with, and the failures."""
+    from the seeded list; return the rounds that lost a rule, the failures and the attempts.
+
+    Two barriers make the race happen every round: both runs read the same list, both write
+    their own version of it (the second write drops the first run's rule), and only then do
+    they check. The one window the module leaves open (a write that lands more than SETTLE
+    after its read, when the other run has already checked) is documented in
+    TunnelRoute.write_config, not exercised here."""
     from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL
     hosts = ['a.example.test', 'b.example.test']
     lost, failures, attempts = 0, [], []
     for _ in range(rounds):
         emu.reset()
-        barrier = threading.Barrier(len(hosts))
+        barriers = [threading.Barrier(len(hosts)), threading.Barrier(len(hosts))]
         results = []
         threads = [threading.Thread(target=_run_in_thread, args=(dict(
             api_url=emu.api_url, account_id=ACCOUNT_ID, api_token=TOKEN_FULL, tunnel=TUNNEL,
-            hostname=host, dns=False), barrier, results)) for host in hosts]
+            hostname=host, dns=False), barriers, results)) for host in hosts]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -226,8 +240,8 @@ def test_concurrent_runs_on_one_tunnel_keep_every_rule(emulator_factory, monkeyp
     lost, failures, attempts = concurrent_rounds(emu, 30)
     assert failures == []
     assert lost == 0
-    # the race really happened: some runs had to write their rule again
-    assert max(attempts) >= 2, attempts
+    # the race happened every round: one of the two runs had to write its rule again
+    assert len([a for a in attempts if a >= 2]) >= 30, attempts
 
 
 def test_a_rule_replaced_every_time_fails_with_a_message(emulator_factory, run_module,
