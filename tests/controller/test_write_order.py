@@ -55,8 +55,8 @@ def zone_check(tmp_path, emulator, domain):
     ("social.moved.test", "Zone moved.test is moved at Cloudflare, not active"),
     ("social.nowhere.test", "No zone of account %s contains social.nowhere.test" % ACCOUNT_ID),
 ], ids=["pending zone", "moved zone", "no zone"])
-def test_a_zone_that_cannot_carry_the_route_stops_the_first_play(tmp_path, emulator, domain,
-                                                                  says):
+def test_a_zone_that_cannot_carry_the_route_stops_the_first_play(
+        tmp_path, emulator, domain, says):
     rc, out = zone_check(tmp_path, emulator, domain)
     assert rc != 0, out[-3000:]
     assert says in out, out[-3000:]

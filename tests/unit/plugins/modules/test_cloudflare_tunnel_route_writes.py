@@ -115,8 +115,8 @@ def test_emulator_batch_is_all_or_nothing(emulator):
 
 # ------------------------------------------------------------------ rules the module does not own
 
-def test_owner_path_rules_of_the_hostname_survive_present_and_absent(emulator_factory,
-                                                                   run_module):
+def test_owner_path_rules_of_the_hostname_survive_present_and_absent(
+        emulator_factory, run_module):
     path_rule = {'hostname': HOST, 'path': '^/media/', 'service': 'http://127.0.0.1:9000'}
     other = {'hostname': 'blog.example.test', 'service': 'http://127.0.0.1:2368'}
     emu = emulator_factory(seed=seed_with(ingress=[path_rule, other,
