@@ -208,7 +208,7 @@ def concurrent_rounds(emu, rounds):
     from cloudflare_emulator import ACCOUNT_ID, TOKEN_FULL
     hosts = ['a.example.test', 'b.example.test']
     lost, failures, attempts = 0, [], []
-    for _ in range(rounds):
+    for _round in range(rounds):
         emu.reset()
         barriers = [threading.Barrier(len(hosts)), threading.Barrier(len(hosts))]
         results = []
