@@ -518,6 +518,21 @@ class CloudflareClient(object):
         return self.request('DELETE', '/zones/%s/dns_records/%s' % (zone_id, record_id),
                             'delete DNS record')
 
+    def batch_dns_records(self, zone_id, deletes=(), puts=(), posts=()):
+        """One POST /zones/{zone_id}/dns_records/batch: Cloudflare runs it in one database
+        transaction (all or nothing), deletes first, then patches, puts and posts, so a CNAME
+        can take the place of the A/AAAA records of its name without a moment with neither.
+        ``puts`` are (record id, record) pairs."""
+        body = {}
+        if deletes:
+            body['deletes'] = [{'id': record_id} for record_id in deletes]
+        if puts:
+            body['puts'] = [dict(record, id=record_id) for record_id, record in puts]
+        if posts:
+            body['posts'] = list(posts)
+        return self.request('POST', '/zones/%s/dns_records/batch' % zone_id,
+                            'replace DNS records in one batch', body=body)['result'] or {}
+
     # ------------------------------------------------------------------ R2 (object storage)
     # Cloudflare API reference, R2: POST/GET /accounts/{account_id}/r2/buckets,
     # GET/DELETE .../r2/buckets/{bucket_name}, GET/POST .../{bucket_name}/domains/custom,
@@ -591,6 +606,34 @@ class CloudflareClient(object):
                              'disconnect custom domain from R2 bucket')
 
 
+def zone_status_problem(zone):
+    """Why a zone cannot carry a route yet ('' when it is active and not paused).
+
+    Cloudflare answers for a zone's names only once the zone is active: a zone still
+    ``initializing`` or ``pending`` waits for the registrar to name Cloudflare's nameservers,
+    a ``moved`` zone's nameservers point elsewhere again, a ``deactivated`` or ``read only``
+    zone serves nothing, and a paused zone does not proxy, so a tunnel's CNAME would not work.
+    """
+    name = zone.get('name')
+    status = zone.get('status') or 'unknown'
+    if status == 'active' and not zone.get('paused'):
+        return ''
+    if status == 'active':
+        return ('Zone %s is paused at Cloudflare (it answers DNS only and proxies nothing, so '
+                'a tunnel route would not work): resume it in the dashboard (zone Overview, '
+                '"Resume Cloudflare") and run again. Nothing was changed.' % name)
+    hints = {
+        'initializing': 'its set-up at Cloudflare is not finished',
+        'pending': "its registrar does not name Cloudflare's nameservers (%s) yet"
+                   % (', '.join(zone.get('name_servers') or []) or 'see the zone Overview'),
+        'moved': "its nameservers no longer point at Cloudflare's",
+        'deactivated': 'Cloudflare deactivated it',
+    }
+    return ('Zone %s is %s at Cloudflare, not active: %s. Cloudflare answers for its names '
+            'only once it is active; finish its activation (dashboard, zone Overview) and run '
+            'again. Nothing was changed.' % (name, status, hints.get(status, 'it serves nothing')))
+
+
 class CloudflareModuleHelper(object):
     """Glue between an AnsibleModule and the client: builds it, turns errors into fail_json."""
 
@@ -637,6 +680,10 @@ class CloudflareModuleHelper(object):
                     '(Cloudflare lists only zones the token may read).'
                     % (self.client.account_id, hostname,
                        ' (looked for zone %s)' % zone if zone else '', why, PERM_ZONE_READ))
+        problem = zone_status_problem(found)
+        if problem:
+            self.module.fail_json(msg=problem, zone=dict(id=found.get('id'), name=found.get('name'),
+                                                         status=found.get('status')))
         return found
 
     def fail(self, exc, permission=None, **result):

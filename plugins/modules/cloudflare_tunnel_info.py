@@ -33,6 +33,18 @@ options:
       - Also read each tunnel's remote configuration (one request per tunnel).
     type: bool
     default: true
+  hostname:
+    description:
+      - Also find the zone of the account that holds this public hostname, and whether it is
+        active (one or two requests), for a check before anything changes. See RV(zone) and
+        RV(zone_problem).
+      - Not set means no zone lookup.
+    type: str
+  zone:
+    description:
+      - With O(hostname), the name of the zone to look for instead of the longest one of the
+        account that O(hostname) falls in.
+    type: str
 seealso:
   - module: selfhost.mastodon.cloudflare_tunnel
   - module: selfhost.mastodon.cloudflare_tunnel_route
@@ -48,12 +60,34 @@ EXAMPLES = r'''
   ansible.builtin.debug:
     msg: "{{ mastodon_tunnel_info.tunnels[0].status }}, {{ mastodon_tunnel_info.tunnels[0].connection_count }} connection(s)"
 
+- name: Check that the zone of social.example.org exists and is active, before any change
+  selfhost.mastodon.cloudflare_tunnel_info:
+    tunnel: mastodon
+    include_config: false
+    hostname: social.example.org
+  register: mastodon_zone_check
+  failed_when: mastodon_zone_check.zone_problem | length > 0
+
 - name: List every tunnel without reading configurations
   selfhost.mastodon.cloudflare_tunnel_info:
     include_config: false
 '''
 
 RETURN = r'''
+zone:
+  description:
+    - The zone that holds O(hostname) (V(null) when the account has none), with its status
+      (C(active), C(pending), C(initializing), C(moved), C(deactivated), ...) and whether it
+      is paused.
+  returned: when O(hostname) is set
+  type: dict
+  sample: {id: 023e105f4ecef8ad9ca31a8372d0c353, name: example.org, status: active, paused: false}
+zone_problem:
+  description:
+    - Why no route can be published for O(hostname) yet (no zone of the account holds it, or
+      its zone is not active or is paused), as a sentence; empty when the zone is usable.
+  returned: when O(hostname) is set
+  type: str
 tunnels:
   description: The tunnels found, sorted by name. Empty when the named tunnel does not exist.
   returned: always
@@ -105,11 +139,48 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflare import (
     PERM_TUNNEL,
+    PERM_ZONE_READ,
     CloudflareError,
     CloudflareModuleHelper,
     cloudflare_argument_spec,
     is_tunnel_id,
+    zone_status_problem,
 )
+from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import (
+    domain_name_problem,
+    to_a_labels,
+)
+
+
+def zone_check(module, helper):
+    """(zone, problem) for O(hostname): read only, never fails for a missing zone."""
+    p = module.params
+    values = {}
+    for option in ('hostname', 'zone'):
+        value = (p[option] or '').rstrip('.').lower()
+        if value:
+            problem = domain_name_problem(value, idna=True)
+            if problem:
+                module.fail_json(msg='%s %r %s. Nothing was sent to Cloudflare.'
+                                     % (option, p[option], problem))
+            value = to_a_labels(value)[0]
+        values[option] = value
+    try:
+        found = helper.client.find_zone(values['hostname'], values['zone'] or None)
+    except CloudflareError as exc:
+        if exc.call is None:  # the hostname is not inside the zone given
+            return None, exc.msg
+        helper.fail(exc, PERM_ZONE_READ)
+    if found is None:
+        return None, ('No zone of account %s contains %s%s. Add the zone to the account (and '
+                      'let it become active), or give the token "%s" on it (Cloudflare lists '
+                      'only zones the token may read). Nothing was changed.'
+                      % (helper.client.account_id, values['hostname'],
+                         ' (looked for zone %s)' % values['zone'] if values['zone'] else '',
+                         PERM_ZONE_READ))
+    zone = dict(id=found.get('id'), name=found.get('name'), status=found.get('status'),
+                paused=bool(found.get('paused')))
+    return zone, zone_status_problem(found)
 
 
 def main():
@@ -117,6 +188,8 @@ def main():
     argument_spec.update(
         tunnel=dict(type='str'),
         include_config=dict(type='bool', default=True),
+        hostname=dict(type='str'),
+        zone=dict(type='str'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     helper = CloudflareModuleHelper(module)
@@ -146,7 +219,10 @@ def main():
             item['config_version'] = config.get('version')
             item['ingress'] = (config.get('config') or {}).get('ingress') or []
         out.append(item)
-    module.exit_json(changed=False, tunnels=out)
+    extra = {}
+    if module.params['hostname']:
+        extra['zone'], extra['zone_problem'] = zone_check(module, helper)
+    module.exit_json(changed=False, tunnels=out, **extra)
 
 
 if __name__ == '__main__':

@@ -14,12 +14,23 @@ short_description: Publish a hostname through a remotely managed Cloudflare Tunn
 version_added: 0.1.0
 description:
   - Does what the Zero Trust dashboard's "Published application routes" do, idempotently.
-  - Keeps exactly one ingress rule for O(hostname) in the tunnel's remote configuration,
-    with the given service and origin settings. Rules for other hostnames stay as they are.
-    A catch-all rule stays last; if the configuration has none, C(http_status:404) is added.
+  - Keeps exactly one ingress rule without a path for O(hostname) in the tunnel's remote
+    configuration, with the given service and origin settings. Rules for other hostnames, and
+    rules for paths of O(hostname) (the owner's own), stay as they are; a new rule goes just
+    before the catch-all, below them. A catch-all rule stays last; if the configuration has
+    none, C(http_status:404) is added.
+  - The ingress list is read last, right before it is written, and read again after each
+    write; when another run on the same tunnel replaced the list in between (Cloudflare's API
+    has no compare-and-swap for it), the rule is put back into the newer list, at most five
+    times. See RV(config_attempts).
   - With O(dns=true), keeps a proxied CNAME O(hostname) -> C(<tunnel id>.cfargotunnel.com)
     in the zone of the hostname. An A, AAAA or CNAME record of that name that points
     elsewhere is never replaced unless O(overwrite_dns=true); the error names the record.
+    With O(overwrite_dns=true) the CNAME replaces them in one DNS batch
+    (C(POST /zones/{zone_id}/dns_records/batch), one transaction at Cloudflare), so the name
+    is never left without an address, even when the change is refused.
+  - A zone that is not active (pending, initializing, moved, deactivated) or is paused is
+    refused before any write.
   - Every value is checked locally before the first call (hostname, service, tunnel name,
     account id, zone), and every read happens before the first write, so a refused read (bad
     token, missing permission) stops the run before anything changes.
@@ -27,8 +38,9 @@ description:
     invisible, while a CNAME without a rule would answer 404 on the public name. A DNS record
     that already exists after a lost answer (Cloudflare codes 81053, 81057, 81058) is adopted
     when it points at this tunnel.
-  - A no-op run sends three requests when O(tunnel) is the tunnel id (configuration, zone,
-    DNS records) and four when it is a name.
+  - A no-op run sends three requests when O(tunnel) is the tunnel id (zone, DNS records,
+    configuration) and four when it is a name. A write of the configuration costs one more
+    read, which checks it.
 author:
   - selfhost.mastodon developers (@selfhost-mastodon)
 extends_documentation_fragment:
@@ -186,6 +198,12 @@ ingress:
   sample:
     - {hostname: social.example.org, service: "https://localhost:443", originRequest: {noTLSVerify: true}}
     - {service: "http_status:404"}
+config_attempts:
+  description: How many writes of the configuration it took (more than 1 when another write
+    replaced the list in between).
+  returned: when the configuration was written
+  type: int
+  sample: 1
 config_version:
   description: Version of the tunnel's remote configuration after the run.
   returned: success
@@ -211,6 +229,8 @@ dns_record:
 '''
 
 import collections
+import random
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -284,13 +304,25 @@ def desired_rule(params, existing):
     return rule
 
 
+def owned_rule(rule, hostname):
+    """True for the rule this module keeps for hostname: that hostname and no path.
+
+    A rule of the same hostname with a path is the owner's own (for example a path sent to
+    another service); it is never replaced or removed here."""
+    return (rule.get('hostname') or '').lower() == hostname and not rule.get('path')
+
+
 def plan_ingress(ingress, hostname, rule):
-    """New ingress list: exactly one rule for hostname (or none when rule is None)."""
+    """New ingress list: exactly one path-less rule for hostname (none when rule is None).
+
+    Every other rule stays where it is: other hostnames, the hostname's rules with a path,
+    the catch-all. A new rule goes just before the catch-all, so the hostname's path rules
+    above it keep matching first."""
     hostname = hostname.lower()
     new = []
     placed = False
     for existing in ingress:
-        if (existing.get('hostname') or '').lower() == hostname:
+        if owned_rule(existing, hostname):
             if rule is not None and not placed:
                 new.append(rule)
                 placed = True
@@ -304,6 +336,14 @@ def plan_ingress(ingress, hostname, rule):
     if new and not is_catch_all(new[-1]):
         new.append({'service': 'http_status:404'})
     return new
+
+
+def rule_in_place(ingress, hostname, rule):
+    """True when ingress holds exactly the wanted path-less rule for hostname (or none)."""
+    owned = [normalize_rule(r) for r in ingress if owned_rule(r, hostname.lower())]
+    if rule is None:
+        return not owned
+    return owned == [normalize_rule(rule)]
 
 
 def record_view(record):
@@ -320,6 +360,13 @@ def describe_record(record):
 
 
 class TunnelRoute(object):
+
+    # Writes of the ingress list: attempts, and the pause (seconds, jittered) before the
+    # read that checks each write. time.sleep, not the client's sleep, so that the retry
+    # waits tests record are the client's alone.
+    CONFIG_ATTEMPTS = 5
+    SETTLE = (0.2, 0.6)
+    pause = staticmethod(time.sleep)
 
     def __init__(self, module):
         self.module = module
@@ -428,6 +475,12 @@ class TunnelRoute(object):
                                       'first with selfhost.mastodon.cloudflare_tunnel.'
                                   % (p['tunnel'], self.client.account_id))
 
+        # The DNS reads first and the configuration last: the time between reading the
+        # ingress list and writing it back is then only the planning, which narrows the
+        # window in which another run's write could be overwritten (see write_config).
+        zone = records = None
+        if p['dns']:
+            zone, records = self.read_dns()
         config_result = self.read_config(tunnel_id)
         if config_result is None and state == 'present':
             self.module.fail_json(msg='Tunnel %s was not found in account %s.'
@@ -436,9 +489,6 @@ class TunnelRoute(object):
         if config_result.get('source') == 'local':
             self.module.fail_json(msg=locally_managed_msg(tunnel_id))
         config = dict(config_result.get('config') or {})
-        zone = records = None
-        if p['dns']:
-            zone, records = self.read_dns()
         return Current(tunnel_id, config_result, config, list(config.get('ingress') or []),
                        zone, records)
 
@@ -446,8 +496,7 @@ class TunnelRoute(object):
         """Decide every write from what was read; nothing is written here."""
         p = self.params
         hostname = p['hostname']
-        current_rules = [r for r in current.ingress
-                         if (r.get('hostname') or '').lower() == hostname.lower()]
+        current_rules = [r for r in current.ingress if owned_rule(r, hostname.lower())]
         rule = None
         if p['state'] == 'present':
             rule = desired_rule(p, current_rules[0] if current_rules else None)
@@ -464,20 +513,53 @@ class TunnelRoute(object):
         """Tunnel configuration first, then DNS. Returns the DNS record after the run."""
         self.changed = False
         if plan.config_changed:
-            new_config = dict(current.config, ingress=plan.ingress)
+            self.write_config(current, plan, result)
+        if plan.dns is not None:
+            return self.write_dns(current.zone, plan.dns)
+        return None
+
+    def write_config(self, current, plan, result):
+        """Write the ingress list, then read it back until the rule is there.
+
+        Cloudflare's PUT .../configurations replaces the whole list and takes no version to
+        compare with (no compare-and-swap), so two runs for different hostnames on one
+        tunnel can each read the list and write it back without the other's rule. After
+        each write this waits a moment (SETTLE, jittered), reads the list again and checks
+        that the path-less rule for the hostname is as wanted; when another run's write
+        replaced it, the rule is put back into that newer list and written again, at most
+        CONFIG_ATTEMPTS times. Each run guards its own rule this way, so every rule of
+        concurrent runs survives, except when another run's write lands more than SETTLE
+        after its own read (a write held back by a long 429 Retry-After, say): that run's
+        list is older than this run's check, which has already passed.
+        """
+        hostname = self.params['hostname']
+        config, ingress = current.config, plan.ingress
+        for attempt in range(1, self.CONFIG_ATTEMPTS + 1):
             try:
-                written = self.client.put_tunnel_config(current.tunnel_id, new_config)
+                written = self.client.put_tunnel_config(current.tunnel_id,
+                                                        dict(config, ingress=ingress))
             except CloudflareError as exc:
                 self.fail(exc, PERM_TUNNEL)
             self.changed = True
             written = written or {}
-            written_ingress = (written.get('config') or {}).get('ingress')
-            if written_ingress is not None:
-                result['ingress'] = [normalize_rule(r) for r in written_ingress]
-            result['config_version'] = written.get('version', result['config_version'])
-        if plan.dns is not None:
-            return self.write_dns(current.zone, plan.dns)
-        return None
+            self.pause(random.uniform(*self.SETTLE))
+            seen = self.read_config(current.tunnel_id) or {}
+            seen_config = dict(seen.get('config') or {})
+            seen_ingress = list(seen_config.get('ingress') or [])
+            if rule_in_place(seen_ingress, hostname, plan.rule):
+                result['ingress'] = [normalize_rule(r) for r in seen_ingress]
+                result['config_version'] = seen.get('version', written.get('version'))
+                result['config_attempts'] = attempt
+                return
+            # Another run wrote its own list after ours: keep its rules and put ours back.
+            config, ingress = seen_config, plan_ingress(seen_ingress, hostname, plan.rule)
+            if attempt < self.CONFIG_ATTEMPTS:
+                self.pause(random.uniform(0.1, 0.5) * attempt)
+        self.module.fail_json(
+            msg='The ingress rule for %s was replaced by another write to tunnel %s after each '
+                'of %d attempts (another run or a person editing the same tunnel at the same '
+                'time). Run again once the other change is done.'
+                % (hostname, current.tunnel_id, self.CONFIG_ATTEMPTS), changed=self.changed)
 
     def diff(self, current, plan, result, final):
         before = {'ingress': [normalize_rule(r) for r in current.ingress]}
@@ -504,7 +586,15 @@ class TunnelRoute(object):
                     content=record.get('content'), proxied=record.get('proxied'))
 
     def write_dns(self, zone, plan):
+        """Write the DNS plan so that the name never has less than before.
+
+        A record that replaces others (a CNAME in place of A/AAAA records, or of another
+        tunnel's CNAME) goes in one batch with their deletion: Cloudflare runs a batch in
+        one database transaction, all or nothing, so a refused create leaves the old
+        records in place instead of a name without any address."""
         deletes, update, create, final = plan.deletes, plan.update, plan.create, plan.final
+        if deletes and (update is not None or create is not None):
+            return self.replace_dns(zone, plan)
         for record in deletes:
             try:
                 self.client.delete_dns_record(zone['id'], record['id'])
@@ -525,21 +615,44 @@ class TunnelRoute(object):
             except CloudflareError as exc:
                 if not exc.has_code(*CODES_DNS_EXISTS):
                     self.fail(exc, PERM_DNS)
-                # A retried create whose first attempt reached Cloudflare, or a record that
-                # appeared since the read: adopt it only if it is ours.
-                records = self.helper.call(PERM_DNS, self.client.list_dns_records,
-                                           zone['id'], create['name'])
-                ours = [r for r in records if r.get('type') == 'CNAME'
-                        and (r.get('content') or '').lower() == create['content']]
-                if not ours:
-                    self.module.fail_json(
-                        msg='%s Records now on that name: %s.' % (
-                            exc.msg, '; '.join(describe_record(r) for r in records
-                                               if r.get('type') in ADDRESS_TYPES) or 'none'),
-                        changed=self.changed)
-                final = ours[0]
+                final = self.adopt_dns(zone, create['content'], exc)
             self.changed = True
         return final
+
+    def replace_dns(self, zone, plan):
+        """Deletes plus the update or create in one batch (one request)."""
+        puts = [(plan.update[0]['id'], plan.update[1])] if plan.update is not None else []
+        posts = [plan.create] if plan.create is not None else []
+        target = (plan.update[1] if plan.update is not None else plan.create)['content']
+        try:
+            done = self.client.batch_dns_records(
+                zone['id'], deletes=[r['id'] for r in plan.deletes], puts=puts, posts=posts)
+        except CloudflareError as exc:
+            if exc.is_auth_error:
+                self.fail(exc, PERM_DNS)
+            # Nothing of a refused batch is applied. A batch whose answer was lost and that
+            # was sent again fails on its deletes although the first one went through: adopt
+            # the result when the old records are gone and the CNAME is there.
+            final = self.adopt_dns(zone, target, exc, gone=[r['id'] for r in plan.deletes])
+            self.changed = True
+            return final
+        self.changed = True
+        written = (done.get('puts') or []) + (done.get('posts') or [])
+        return written[0] if written else plan.final
+
+    def adopt_dns(self, zone, target, exc, gone=()):
+        """The CNAME to this tunnel found on the name after a refused write, or fail."""
+        name = self.params['hostname']
+        records = self.helper.call(PERM_DNS, self.client.list_dns_records, zone['id'], name)
+        ours = [r for r in records if r.get('type') == 'CNAME'
+                and (r.get('content') or '').lower() == target]
+        if not ours or any(r.get('id') in gone for r in records):
+            self.module.fail_json(
+                msg='%s Records now on that name: %s.' % (
+                    exc.msg, '; '.join(describe_record(r) for r in records
+                                       if r.get('type') in ADDRESS_TYPES) or 'none'),
+                changed=self.changed)
+        return ours[0]
 
 
 def main():

@@ -96,6 +96,7 @@ RESOURCES = {
             "GET": ("get_zone", ZONE_READ),
             "/dns_records": {
                 "GET": ("list_dns", DNS_READ), "POST": ("create_dns", DNS_EDIT),
+                "/batch": {"POST": ("batch_dns", DNS_EDIT)},
                 "/{record_id}": {"GET": ("get_dns", DNS_READ), "PUT": ("put_dns", DNS_EDIT),
                                  "PATCH": ("patch_dns", DNS_EDIT),
                                  "DELETE": ("delete_dns", DNS_EDIT)},
@@ -604,6 +605,9 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def h_create_dns(self, token, query, body, zone_id):
         return self.ctx.store.create_dns_record(zone_id, body)
+
+    def h_batch_dns(self, token, query, body, zone_id):
+        return self.ctx.store.batch_dns_records(zone_id, body)
 
     def h_get_dns(self, token, query, body, zone_id, record_id):
         return dict(self.ctx.store.get_dns_record(zone_id, record_id))

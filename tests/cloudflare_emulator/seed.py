@@ -52,6 +52,12 @@ ZONE_ID = "1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a"  # example.test
 SUB_ZONE_ID = "2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b"  # sub.example.test (longest-zone match)
 UNRELATED_ZONE_ID = "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c"  # unrelated.test
 OTHER_ACCOUNT_ZONE_ID = "4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"  # other-account.test
+# A zone whose nameservers are not Cloudflare's yet: not in DEFAULT_SEED, add it with
+# ``Emulator(seed={"zones": DEFAULT_SEED["zones"] + [PENDING_ZONE]})``.
+PENDING_ZONE_ID = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
+PENDING_ZONE_NAME = "pending.test"
+PENDING_ZONE = {"id": PENDING_ZONE_ID, "name": PENDING_ZONE_NAME, "account": ACCOUNT_ID,
+                "status": "pending"}
 
 ZONE_NAME = "example.test"
 SUB_ZONE_NAME = "sub.example.test"

@@ -213,7 +213,8 @@ class Store:
                     "status": zone.get("status", "active"), "paused": False, "type": "full",
                     "account": {"id": account,
                                 "name": self.accounts.get(account, {}).get("name", account)},
-                    "created_on": created, "modified_on": created, "activated_on": created,
+                    "created_on": created, "modified_on": created,
+                    "activated_on": created if zone.get("status", "active") == "active" else None,
                     "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
                 }
             self.tokens = {}
@@ -643,7 +644,7 @@ class Store:
                 self.save()
             return copy.deepcopy(record)
 
-    def update_dns_record(self, zone_id, record_id, body, patch):
+    def update_dns_record(self, zone_id, record_id, body, patch, persist=True):
         with self.lock:
             zone = self.zones[zone_id]
             existing = self.get_dns_record(zone_id, record_id)
@@ -654,7 +655,8 @@ class Store:
             record = self._normalize_record(zone, body, base)
             self._check_conflicts(record)
             self.dns_records[record_id] = record
-            self.save()
+            if persist:
+                self.save()
             return copy.deepcopy(record)
 
     def delete_dns_record(self, zone_id, record_id):
@@ -663,6 +665,41 @@ class Store:
             del self.dns_records[record_id]
             self.save()
             return {"id": record_id}
+
+    def batch_dns_records(self, zone_id, body):
+        """POST /zones/{zone_id}/dns_records/batch: deletes, patches, puts, posts in that
+        order, in one transaction. Like Cloudflare's single database transaction, the batch
+        is applied whole or not at all: the first refused operation restores every record."""
+        if not isinstance(body, dict):
+            raise ApiError(400, 1001, "Invalid request: body must be an object")
+        ops = {key: body.get(key) or [] for key in ("deletes", "patches", "puts", "posts")}
+        if any(not isinstance(v, list) for v in ops.values()) or not any(ops.values()):
+            raise ApiError(400, 1001, "Invalid request: give deletes, patches, puts or posts "
+                           "as lists")
+        with self.lock:
+            before = copy.deepcopy(self.dns_records)
+            result = {key: [] for key in ops}
+            try:
+                for item in ops["deletes"]:
+                    record_id = (item or {}).get("id") if isinstance(item, dict) else None
+                    result["deletes"].append(copy.deepcopy(self.get_dns_record(zone_id,
+                                                                               record_id)))
+                    del self.dns_records[record_id]
+                for key, patch in (("patches", True), ("puts", False)):
+                    for item in ops[key]:
+                        if not isinstance(item, dict) or not item.get("id"):
+                            raise ApiError(400, 1001, f"Invalid request: every item of {key} "
+                                           "needs an id")
+                        fields = {k: v for k, v in item.items() if k != "id"}
+                        result[key].append(self.update_dns_record(zone_id, item["id"], fields,
+                                                                  patch=patch, persist=False))
+                for item in ops["posts"]:
+                    result["posts"].append(self.create_dns_record(zone_id, item, persist=False))
+            except ApiError:
+                self.dns_records = before
+                raise
+            self.save()
+            return result
 
     # ------------------------------------------------------------------ edge routing
     def route_for_hostname(self, hostname):

@@ -73,13 +73,15 @@ def test_create_then_noop_by_id(emulator, cf_args, run_module, tunnel_id):
     assert res.result['dns_record']['id'] == cname['id']
     assert res.result['zone'] == {'id': ZONE_ID, 'name': 'example.test'}
     assert res.result['config_version'] == 1
-    # reads first, then the configuration, then DNS (a CNAME without a rule would be a 404 on
-    # the public name; a rule without a CNAME is invisible)
+    # reads first (the configuration last, right before it is written), then the
+    # configuration and the read that checks it, then DNS (a CNAME without a rule would be a
+    # 404 on the public name; a rule without a CNAME is invisible)
     assert [(r['method'], r['route']) for r in emulator.requests] == [
-        ('GET', ROUTE_CONFIG),
         ('GET', '/zones'),
         ('GET', '/zones/{zone_id}/dns_records'),
+        ('GET', ROUTE_CONFIG),
         ('PUT', ROUTE_CONFIG),
+        ('GET', ROUTE_CONFIG),
         ('POST', '/zones/{zone_id}/dns_records')]
 
     emulator.clear_log()
@@ -153,10 +155,13 @@ def test_other_rules_untouched_and_catch_all_kept_last(emulator_factory, run_mod
     res = run_module(cloudflare_tunnel_route.main, args)
     assert res.result['changed'] is True
     rules = strip(ingress(emu, '6ff42ae2-765d-4adf-8112-31c55c1551ef'))
+    # Only the path-less rule of the hostname is the module's (replaced where it was); the
+    # owner's own rule for a path of the hostname stays, still above it.
     assert rules == [
+        old,
+        other,
         {'hostname': HOST, 'service': 'https://localhost:443',
          'originRequest': {'noTLSVerify': True}},
-        other,
         catch_all]
     # dns=false never looks at zones or records
     assert not [r for r in emu.requests if r['route'].startswith('/zones')]
@@ -212,7 +217,7 @@ def test_check_mode_predicts_without_writing(emulator, cf_args, run_module, tunn
     assert emulator.store.tunnels[tunnel_id]['config'] is None
     # every read is done
     assert [r['route'] for r in emulator.requests] == [
-        ROUTE_CONFIG, '/zones', '/zones/{zone_id}/dns_records']
+        '/zones', '/zones/{zone_id}/dns_records', ROUTE_CONFIG]
     diff = res.result['diff']
     assert diff['before'] == {'ingress': [], 'dns_records': []}
     assert diff['after'] == {
@@ -272,7 +277,9 @@ def test_existing_a_record_is_never_replaced_silently(emulator, cf_args, run_mod
     assert res.result['changed'] is True
     assert [(r['type'], r['content']) for r in records(emulator)] == [
         ('CNAME', '%s.cfargotunnel.com' % tunnel_id)]
-    assert [r['method'] for r in emulator.writes()] == ['PUT', 'DELETE', 'POST']
+    # The A record and the CNAME change in one batch (one transaction): never no address.
+    assert [(r['method'], r['route']) for r in emulator.writes()] == [
+        ('PUT', ROUTE_CONFIG), ('POST', '/zones/{zone_id}/dns_records/batch')]
 
 
 def test_cname_of_other_tunnel_is_conflict_then_overwritten(emulator, cf_args, run_module,
@@ -376,7 +383,7 @@ def test_slow_answer_times_out_and_is_retried(emulator, cf_args, run_module, tun
 def test_budget_exhausted_message(emulator, cf_args, run_module, tunnel_id, sleeps):
     emulator.set_fault(status=429, count=100, retry_after=20)
     res = run_route(run_module, cf_args, tunnel=tunnel_id, retry_budget=45)
-    res.failure_saying('get tunnel configuration (GET /accounts/', '[971]',
+    res.failure_saying('find zone (GET /zones', '[971]',
                        'Gave up after 3 attempt(s) and 40.0 s of waiting')
     assert res.result['retry_waited'] == 40.0
     assert sleeps == [20.0, 20.0]
