@@ -139,5 +139,5 @@ def test_old_nginx_listen_syntax_streaming_ports_and_proxies(tmp_path):
     assert not find(block, "http2")
     assert sorted(a for n, a in directives(block) if n == "set_real_ip_from") == ["127.0.0.1", "::1"]
     upstream = {" ".join(args): children for name, args, children in find(parse(text), "upstream")}
-    assert directives(upstream["streaming"]) == {("least_conn", ""), ("server", "127.0.0.1:4000 fail_timeout=0"),
-                                                  ("server", "127.0.0.1:4001 fail_timeout=0")}
+    assert directives(upstream["streaming"]) == {
+        ("least_conn", ""), ("server", "127.0.0.1:4000 fail_timeout=0"), ("server", "127.0.0.1:4001 fail_timeout=0")}
