@@ -168,8 +168,11 @@ def test_secrets_have_mastodons_formats(host):
     point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public)
     derived = ec.derive_private_key(int.from_bytes(private, "big"), ec.SECP256R1()).public_key()
     assert derived.public_numbers() == point.public_numbers()
+    # .env.production carries every secret of the file but OTP_SECRET, which the double's
+    # release (newer than 4.4) does not read (test_otp_secret_only_in_the_secrets_file).
     for name, value in values.items():
-        assert env[name] == value
+        if name != "OTP_SECRET":
+            assert env[name] == value
 
 
 def test_secrets_unchanged_since_first_converge(host):
