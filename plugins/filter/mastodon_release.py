@@ -143,10 +143,10 @@ def release_preflight(needs, offers):
     to change.
 
     needs: release, ruby_version (.ruby-version), gemfile_ruby, nvmrc, engines_node,
-      package_manager, postgresql, redis, libvips (minimums from the release notes).
+      package_manager, postgresql, redis, libvips, ffmpeg (minimums from the release notes).
     offers: ruby_source (rbenv|system), ruby (apt candidate), nodejs_source
       (nodesource|distribution), nodejs (apt candidate), nodejs_major (NodeSource line),
-      postgresql_source (distribution|pgdg), postgresql, redis, libvips (apt candidates).
+      postgresql_source (distribution|pgdg), postgresql, redis, libvips, ffmpeg (apt candidates).
     """
     needs = dict(needs or {})
     offers = dict(offers or {})
@@ -156,7 +156,7 @@ def release_preflight(needs, offers):
     def check(what, offered, requirement, variable, source):
         if not requirement:
             return
-        if not offered:
+        if not upstream_version(offered):  # '' or apt's "(none)": no candidate
             problems.append("%s: %s needs %s %s; the host offers none (%s). Change %s."
                             % (what, release, what, requirement, source, variable))
         elif not version_satisfies(offered, requirement):
@@ -187,13 +187,21 @@ def release_preflight(needs, offers):
               "mastodon_stack_nodejs_source (nodesource with mastodon_stack_nodejs_major)",
               "the distribution's nodejs package, mastodon_stack_nodejs_source: distribution")
 
-    # Yarn: the release names it in packageManager; corepack fetches that Yarn for any Node.js
-    # the checks above accept, so only the package manager itself is checked.
+    # Yarn: the release names it in packageManager and the role runs it only through corepack's
+    # shim (never the distribution's yarnpkg, Yarn 1). corepack comes with NodeSource's nodejs up
+    # to Node.js 24 (Node.js 25 stopped bundling it), or from the npm registry for the
+    # distribution's nodejs (mastodon_stack_corepack_version): see corepack_source.
     manager = _pm(needs.get("package_manager"))[0]
     if needs.get("package_manager") and manager != "yarn":
         problems.append("Yarn: %s names packageManager %r; the role installs JavaScript packages with "
                         "Yarn through corepack only. Check mastodon_stack_version."
                         % (release, needs.get("package_manager")))
+    if not corepack_source(offers.get("nodejs_source"), offers.get("nodejs_major")):
+        problems.append("Yarn: %s runs Yarn through corepack, and NodeSource's Node.js %s ships without "
+                        "corepack (Node.js 25 and newer no longer bundle it). Change mastodon_stack_nodejs_major "
+                        "(24 or older bundles corepack), or mastodon_stack_nodejs_source: distribution (npm "
+                        "installs the corepack of mastodon_stack_corepack_version from the npm registry)."
+                        % (release, offers.get("nodejs_major")))
 
     # PostgreSQL, Redis and libvips: the minimums of the release notes.
     check("PostgreSQL", offers.get("postgresql"), needs.get("postgresql") and ">= %s" % needs["postgresql"],
@@ -205,7 +213,23 @@ def release_preflight(needs, offers):
     check("libvips", offers.get("libvips"), needs.get("libvips") and ">= %s" % needs["libvips"],
           "the distribution (libvips comes from its libvips42/libvips42t64 package) or mastodon_stack_version",
           "libvips package")
+    check("FFmpeg", offers.get("ffmpeg"), needs.get("ffmpeg") and ">= %s" % needs["ffmpeg"],
+          "the distribution (FFmpeg comes from its ffmpeg package) or mastodon_stack_version",
+          "ffmpeg package")
     return problems
+
+
+def corepack_source(nodejs_source, nodejs_major=None):
+    """Where the role's corepack (and so Yarn) comes from for a Node.js source: 'bundled'
+    (NodeSource's nodejs up to Node.js 24 has /usr/bin/corepack), 'npm' (the distribution's
+    nodejs: npm installs mastodon_stack_corepack_version), or '' (NodeSource's Node.js 25 or
+    newer: no corepack, so no Yarn; the preflight refuses it)."""
+    if nodejs_source == "nodesource":
+        major = upstream_version(nodejs_major).split(".")[0]
+        if not major or int(major) >= 25:
+            return ""
+        return "bundled"
+    return "npm"
 
 
 # --- Release tags ----------------------------------------------------------------------------
@@ -256,6 +280,22 @@ def upgrade_steps(steps, running, target, search_enabled=False):
 
 # --- .env.production -------------------------------------------------------------------------
 
+# Secrets a release no longer reads, with the first release that does without it. OTP_SECRET
+# encrypted the two-factor secrets until 4.3 moved them to Active Record encryption; 4.4 stopped
+# reading it. The secrets file keeps it (a restore of an older release needs it).
+SECRETS_NOT_READ_SINCE = {"OTP_SECRET": "4.4.0"}
+
+
+def release_env_secrets(names, release):
+    """The secret names .env.production carries for release: names without those the release
+    no longer reads (SECRETS_NOT_READ_SINCE). A release that is not a version ('', a branch)
+    keeps them all: writing an unused secret is harmless, leaving out a needed one is not."""
+    if not upstream_version(release):
+        return list(names or [])
+    return [name for name in names or []
+            if name not in SECRETS_NOT_READ_SINCE or _compare(release, SECRETS_NOT_READ_SINCE[name]) < 0]
+
+
 def dotenv_quote(value):
     """Quote value for .env.production so that Mastodon's dotenv gem (3.x) reads back exactly
     these characters: single quotes (taken literally: no escapes, no ${VAR} or $(cmd)) unless the
@@ -282,8 +322,10 @@ class FilterModule(object):
             "apt_candidates": apt_candidates,
             "gemfile_ruby": gemfile_ruby,
             "release_preflight": release_preflight,
+            "corepack_source": corepack_source,
             "newest_release": newest_release,
             "release_series": release_series,
             "dotenv_quote": dotenv_quote,
+            "release_env_secrets": release_env_secrets,
             "upgrade_steps": upgrade_steps,
         }

@@ -35,9 +35,13 @@ description:
   - The file is written to a temporary file, flushed to disk (fsync), renamed over the old
     one and the folder is flushed too, so that a power cut leaves the old or the new file.
   - A secret once written is never regenerated. Changing one logs every user out
-    (C(SECRET_KEY_BASE)), breaks two-factor authentication (C(OTP_SECRET)), Web Push
-    subscriptions (VAPID) or makes encrypted database columns unreadable (Active Record
-    encryption keys).
+    (C(SECRET_KEY_BASE)), breaks Web Push subscriptions (VAPID) or makes encrypted database
+    columns unreadable, two-factor authentication secrets among them since Mastodon 4.3
+    (Active Record encryption keys).
+  - C(OTP_SECRET) is kept and generated like the others, but Mastodon reads it only before 4.4
+    (it encrypted the two-factor secrets until 4.3 moved them to Active Record encryption). The
+    role writes it to C(.env.production) only for those releases; the secrets file keeps it for
+    a restore of an older release. A C(.env.production) without it is not a disagreement.
   - The module returns no secret value, only the names of the secrets and where each came from.
     The values are for the role's template; it reads them from the file with
     M(ansible.builtin.slurp) under C(no_log).

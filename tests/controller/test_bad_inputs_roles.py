@@ -182,3 +182,26 @@ def test_deprecated_admin_names_are_still_read_and_warned_about(tmp_path):
     bad = msgs["alias_bad"]
     assert any(failed and "mastodon_stack_owner_email ('owner.example.org')" in m for failed, m in bad), bad
     assert (False, "VALIDATE-ACCEPTED") not in bad, bad
+
+
+def test_short_retention_is_kept_only_with_the_override_and_a_warning(tmp_path):
+    """A media cache retention below Mastodon's advice of 14 days passes only with
+    mastodon_stack_retention_allow_short, and then with a warning naming the variable; the
+    defaults (media 14, content cache and statuses timer off) pass without one."""
+    stack = {"mastodon_stack_domain": "social.example.org", "mastodon_stack_owner_email": "owner@example.org",
+             "case_role": "mastodon_stack", "ansible_connection": "local",
+             "ansible_python_interpreter": sys.executable}
+    hosts = {"short_allowed": dict(stack, mastodon_stack_media_cache_retention_days=7,
+                                   mastodon_stack_retention_allow_short=True),
+             "defaults": dict(stack)}
+    proc = run_validate(hosts, tmp_path / "inventory-retention.json", tmp_path)
+    msgs = {host: [] for host in hosts}
+    for host, _result, item in task_results(proc.stdout):
+        msgs[host].append((bool(item.get("failed")), str(item.get("msg", ""))))
+    allowed = msgs["short_allowed"]
+    assert (False, "VALIDATE-ACCEPTED") in allowed, allowed
+    assert any("WARNING: mastodon_stack_media_cache_retention_days is below 14 days" in m
+               for _f, m in allowed), allowed
+    defaults = msgs["defaults"]
+    assert (False, "VALIDATE-ACCEPTED") in defaults, defaults
+    assert not [m for _f, m in defaults if "WARNING" in m], defaults

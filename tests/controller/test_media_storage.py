@@ -149,6 +149,9 @@ def rendered(tmp_path_factory):
                                mastodon_stack_s3_access_key_id=KEY_ID,
                                mastodon_stack_s3_secret_access_key=SECRET,
                                mastodon_stack_s3_settings=HANDED_OVER),
+        # OTP_SECRET: read by releases before 4.4 only (the default release is newer).
+        "release_4_3": dict(STACK, mastodon_stack_version="v4.3.9"),
+        "release_4_4": dict(STACK, mastodon_stack_version="v4.4.0"),
     }
     rc, out = playbook(tmp, RENDER, hosts)
     assert rc == 0, out[-4000:]
@@ -178,6 +181,19 @@ def test_s3_off_is_the_s3_on_file_without_the_s3_block(rendered):
     on = ["# Files are stored on this machine"
           if line.startswith("# Files from before the switch") else line for line in on]
     assert on == files["s3_off"].splitlines()
+
+
+@pytest.mark.parametrize("host, written", [("s3_off", False), ("release_4_4", False), ("release_4_3", True)],
+                         ids=["default release", "v4.4.0", "v4.3.9"])
+def test_otp_secret_is_written_only_for_releases_that_read_it(rendered, host, written):
+    """Mastodon 4.4 stopped reading OTP_SECRET: the file carries it for older releases only;
+    every other secret is written for all of them."""
+    values = parse(rendered[0][host])
+    assert ("OTP_SECRET" in values) is written
+    if written:
+        assert values["OTP_SECRET"] == "'%s'" % FAKE_SECRETS["OTP_SECRET"]
+    others = [name for name in FAKE_SECRETS if name not in ("OTP_SECRET", "REDIS_PASSWORD")]
+    assert {name: values.get(name) for name in others} == {name: "'%s'" % FAKE_SECRETS[name] for name in others}
 
 
 def test_the_key_pair_is_never_in_the_output(rendered):

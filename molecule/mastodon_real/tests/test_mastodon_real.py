@@ -43,7 +43,7 @@ def test_release_and_ruby_are_what_the_release_asks_for(host):
     # The pinned default (roles/mastodon_stack/defaults/main.yml) passed the preflight, and rbenv
     # built exactly the release's .ruby-version before bundle install.
     live = "/home/mastodon/live"
-    assert host.check_output("runuser -u mastodon -- git -C %s describe --tags", live) == "v4.7.6"
+    assert host.check_output("runuser -u mastodon -- git -C %s describe --tags", live) == "v4.7.7"
     wanted = host.file(live + "/.ruby-version").content_string.strip()
     built = host.check_output("/home/mastodon/.rbenv/versions/%s/bin/ruby -e 'print RUBY_VERSION'", wanted)
     assert built == wanted

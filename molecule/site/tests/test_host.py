@@ -100,7 +100,7 @@ def test_connector_ready_and_listening_on_loopback_only(host):
 
 @pytest.mark.parametrize("timer", [
     "mastodon-backup.timer", "mastodon-flood-guard.timer",          # mastodon_ops (site.yml, not backup.yml)
-    "mastodon-statuses-remove.timer", "mastodon-media-remove.timer",  # mastodon_stack's clean-up
+    "mastodon-media-remove.timer",  # mastodon_stack's clean-up (the statuses timer is off by default)
     "mastodon-preview-cards-remove.timer", "mastodon-prune-profiles.timer",
 ])
 def test_site_installs_and_starts_the_timers(host, timer):

@@ -89,13 +89,18 @@ def test_gemfile_ruby(gemfile, requirement):
 
 NEEDS = {"release": "v4.7.6", "ruby_version": "4.0.10", "gemfile_ruby": ">= 3.3.0", "nvmrc": "24",
          "engines_node": ">=22", "package_manager": "yarn@4.10.3", "postgresql": "14", "redis": "7.0",
-         "libvips": "8.13"}
+         "libvips": "8.13", "ffmpeg": "5.1"}
+# apt candidates; ffmpeg's as `apt-cache policy ffmpeg` showed them in the test images
+# (selfhost/{debian13,debian12,ubuntu2404}-systemd) on 2026-12-07.
 DEBIAN13 = {"ruby": "1:3.3+b1", "nodejs": "20.19.2+dfsg-1+deb13u3", "postgresql": "17+278+deb13u1",
             "redis": "5:8.0.2-3+deb13u3", "libvips": "8.16.1-1+deb13u2", "nodejs_major": 24,
-            "postgresql_source": "distribution"}
+            "postgresql_source": "distribution", "ffmpeg": "7:7.1.5-0+deb13u1"}
 DEBIAN12 = {"ruby": "1:3.1", "nodejs": "18.20.4+dfsg-1~deb12u3", "postgresql": "15+248+deb12u2",
             "redis": "5:7.0.15-1~deb12u10", "libvips": "8.14.1-3+deb12u3", "nodejs_major": 24,
-            "postgresql_source": "distribution"}
+            "postgresql_source": "distribution", "ffmpeg": "7:5.1.9-0+deb12u1"}
+UBUNTU2404 = {"ruby": "1:3.2~ubuntu1", "nodejs": "18.19.1+dfsg-6ubuntu5", "postgresql": "16+257build1.1",
+              "redis": "5:7.0.15-1ubuntu0.24.04.1", "libvips": "8.15.1-1.1build4", "nodejs_major": 24,
+              "postgresql_source": "distribution", "ffmpeg": "7:6.1.1-3ubuntu5"}
 
 
 def _offers(host, ruby, node):
@@ -105,6 +110,49 @@ def _offers(host, ruby, node):
 def test_guide_sources_accept_the_release():
     assert rel.release_preflight(NEEDS, _offers(DEBIAN13, "rbenv", "nodesource")) == []
     assert rel.release_preflight(NEEDS, _offers(DEBIAN12, "rbenv", "nodesource")) == []
+
+
+@pytest.mark.parametrize("host", [DEBIAN13, DEBIAN12, UBUNTU2404], ids=["debian13", "debian12", "ubuntu2404"])
+def test_ffmpeg_of_every_supported_distribution_is_accepted(host):
+    # Debian 12's 5.1.9 (the test double's image too) is just above Mastodon 4.6's minimum.
+    assert rel.release_preflight(NEEDS, _offers(host, "rbenv", "nodesource")) == []
+
+
+@pytest.mark.parametrize("ffmpeg, offered", [("7:4.4.2-0ubuntu0.22.04.1", "offers 4.4.2"), ("7:5.0.1-3", "offers 5.0.1"),
+                                             ("", "offers none"), ("(none)", "offers none")])
+def test_ffmpeg_older_than_5_1_or_missing_is_refused(ffmpeg, offered):
+    problems = rel.release_preflight(NEEDS, _offers(dict(DEBIAN13, ffmpeg=ffmpeg), "rbenv", "nodesource"))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("FFmpeg: v4.7.6 needs FFmpeg >= 5.1; the host %s" % offered)
+    assert "ffmpeg package" in problems[0]
+
+
+def test_ffmpeg_is_not_checked_without_a_minimum():
+    needs = dict(NEEDS, ffmpeg="")
+    assert rel.release_preflight(needs, _offers(dict(DEBIAN13, ffmpeg=""), "rbenv", "nodesource")) == []
+
+
+@pytest.mark.parametrize("major", [25, "26", 30])
+def test_nodesource_without_corepack_is_refused(major):
+    """NodeSource's Node.js 25 and newer no longer bundle corepack, the role's only way to Yarn."""
+    problems = rel.release_preflight(NEEDS, dict(_offers(DEBIAN13, "rbenv", "nodesource"), nodejs_major=major))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("Yarn: v4.7.6 runs Yarn through corepack, and NodeSource's Node.js %s ships "
+                                  "without corepack" % major)
+    assert "mastodon_stack_nodejs_major" in problems[0] and "mastodon_stack_nodejs_source: distribution" in problems[0]
+
+
+def test_distribution_node_gets_corepack_from_npm():
+    """Yarn comes another way for the distribution's nodejs: npm installs corepack."""
+    needs = dict(NEEDS, engines_node=">=18", nvmrc="18")
+    assert rel.release_preflight(needs, dict(_offers(DEBIAN12, "rbenv", "distribution"), nodejs_major=30)) == []
+
+
+@pytest.mark.parametrize("source, major, expected", [
+    ("nodesource", 24, "bundled"), ("nodesource", "22", "bundled"), ("nodesource", 25, ""),
+    ("nodesource", "", ""), ("distribution", 24, "npm"), ("distribution", 30, "npm")])
+def test_corepack_source(source, major, expected):
+    assert rel.corepack_source(source, major) == expected
 
 
 def test_distribution_node_is_refused_with_need_offer_and_variable():
@@ -289,3 +337,17 @@ def test_dotenv_quote_refuses_line_breaks_and_formats_booleans():
         rel.dotenv_quote("two\nlines")
     assert rel.dotenv_quote(True) == "'true'"
     assert rel.dotenv_quote(587) == "'587'"
+
+
+# --- secrets in .env.production ----------------------------------------------------------------
+
+SECRET_NAMES = ["SECRET_KEY_BASE", "OTP_SECRET", "VAPID_PRIVATE_KEY", "VAPID_PUBLIC_KEY"]
+
+
+@pytest.mark.parametrize("release, written", [
+    ("v4.3.9", True), ("v4.3.0", True), ("v4.4.0-rc.1", False), ("v4.4.0", False), ("v4.7.7", False),
+    ("v4.9.0-double", False), ("4.10.1", False), ("latest", True), ("", True), ("main", True)])
+def test_otp_secret_is_written_only_for_releases_that_read_it(release, written):
+    names = rel.release_env_secrets(SECRET_NAMES, release)
+    assert ("OTP_SECRET" in names) is written
+    assert [n for n in names if n != "OTP_SECRET"] == ["SECRET_KEY_BASE", "VAPID_PRIVATE_KEY", "VAPID_PUBLIC_KEY"]

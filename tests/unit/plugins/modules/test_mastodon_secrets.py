@@ -254,6 +254,24 @@ def test_agreeing_env_production_changes_nothing(tmp_path, capsys):
     assert path.read_bytes() == before
 
 
+def test_env_production_without_otp_secret_keeps_it_in_the_secrets_file(tmp_path, capsys):
+    """Mastodon 4.4 and newer do not read OTP_SECRET, so the role leaves it out of
+    .env.production: that is no disagreement, and the secrets file keeps the same value (run
+    twice: never regenerated, never dropped)."""
+    path, values = _full_set(tmp_path, capsys)
+    env = tmp_path / ".env.production"
+    env.write_text(_env_from(dict((k, v) for k, v in values.items() if k != "OTP_SECRET")))
+    before = path.read_bytes()
+    for dummy in range(2):
+        result, raw = run_module({"path": str(path), "env_file": str(env)}, capsys)
+        assert result.get("failed") is not True, result
+        assert result["changed"] is False and result["generated"] == []
+        assert "OTP_SECRET" in result["kept"]
+        assert values["OTP_SECRET"] not in raw
+    assert path.read_bytes() == before
+    assert mod.parse_secrets_file(path.read_text())["OTP_SECRET"] == values["OTP_SECRET"]
+
+
 def test_lost_secrets_file_is_adopted_from_env_production(tmp_path, capsys):
     path, values = _full_set(tmp_path, capsys)
     env = tmp_path / ".env.production"
