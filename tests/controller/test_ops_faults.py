@@ -279,8 +279,8 @@ def test_clock_steps_never_reorder_backups(site, case, clocks):
         assert rc == 0 and made[-1] in verify, verify
         if made[-1] not in after:
             lost += 1
-        l, d = lost_and_duplicated(before, after, made=1)
-        lost, dup = lost + l, dup + d
+        lost_now, dup_now = lost_and_duplicated(before, after, made=1)
+        lost, dup = lost + lost_now, dup + dup_now
     final = list(complete(site))
     record(case, lost=lost, duplicated=dup)
     assert final == made[-3:], (final, made)  # BACKUP_KEEP=3: the three last made, in order
@@ -333,7 +333,7 @@ def test_the_backup_yields_to_the_flood_guard_on_low_disk(site):
     began = time.monotonic()
     fd = guard.take_lock(cfg["lock_file"], 30, on_busy=lambda: guard.ask_backup_to_yield(cfg, guard.Guard(cfg)))
     waited = time.monotonic() - began
-    out, _ = proc.communicate(timeout=30)
+    out = proc.communicate(timeout=30)[0]
     try:
         after = complete(site)
         lost, dup = lost_and_duplicated(first, after)
