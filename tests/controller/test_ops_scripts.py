@@ -190,11 +190,18 @@ def test_restore_refuses_a_bad_backup_before_any_change(site, case):
 
 
 def test_a_valid_backup_passes_every_check(site):
-    """The same checks accept a good backup: the first change (stopping the services) is
-    where the stand-in systemctl is reached."""
+    """The same checks accept a good backup: it gets as far as staging the database into a
+    scratch database (the stand-ins fail there), and that failure changes nothing live: the
+    services were never stopped and the config files are as they were."""
+    restore = site["bin"] / "pg_restore"
+    restore.write_text('#!/bin/sh\necho "pg_restore $*" >>%s\n[ "$1" = --list ]\n' % site["calls"])
+    before = snapshot(site)
     rc, out = run(site, "mastodon-restore", str(site["backup"]))
-    assert rc != 0  # the stand-in systemctl fails on purpose
-    assert site["calls"].read_text().startswith("systemctl stop"), out
+    calls = site["calls"].read_text()
+    assert rc != 0  # the stand-in runuser fails on purpose
+    assert "pg_restore --list" in calls and "dropdb --if-exists mastodon_production_restore" in calls, calls
+    assert "systemctl" not in calls and snapshot(site) == before, calls
+    assert "FAILED before the swap" in out and "nothing was changed" in out, out
 
 
 @pytest.mark.parametrize("script,args", [("mastodon-restore", ["latest"]), ("mastodon-backup", [])])
@@ -219,6 +226,6 @@ def test_the_ops_lock_keeps_a_second_run_out(site, script, args):
 
 def test_backup_trap_never_removes_what_it_did_not_make(site):
     """A failing backup removes only its own work folder, and only once it exists."""
-    rc, out = run(site, "mastodon-backup")  # the stand-in runuser (pg_dump) fails
-    assert rc != 0 and "database.dump" in out, out
+    rc, out = run(site, "mastodon-backup")  # the stand-in runuser (psql, pg_dump) fails
+    assert rc != 0 and "mastodon_production" in out and "nothing was written" in out, out
     assert sorted(p.name for p in site["backups"].iterdir()) == ["20260101T033000Z"]

@@ -161,14 +161,16 @@ gate_units() {
 
 gate_controller() {  # tests/controller: packaging and other controller-side tests, in the project venv
   mkdir -p "$junit" "$build"
-  local log="$build/bad-inputs.jsonl" rc
-  rm -f "$log"
+  local log="$build/bad-inputs.jsonl" faults="$build/day2-faults.jsonl" rc
+  rm -f "$log" "$faults"
   # The module bad-input cases run here too (also in units), so that the figures cover both.
-  SELFHOST_BAD_INPUTS_LOG=$log python -m pytest tests/controller \
+  # The day-2 fault suite (tests/controller/test_ops_faults.py) records its figures too.
+  SELFHOST_BAD_INPUTS_LOG=$log SELFHOST_FAULTS_LOG=$faults python -m pytest tests/controller \
     tests/unit/plugins/modules/test_bad_inputs.py -q -p no:cacheprovider \
     --junitxml="$junit/controller.xml" -o junit_suite_name=controller
   rc=$?
   [ -s "$log" ] && { python tests/bad_inputs/summary.py "$log" || rc=1; }
+  [ -s "$faults" ] && { python tests/support/faults.py "$faults" || rc=1; }
   return "$rc"
 }
 

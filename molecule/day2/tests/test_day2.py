@@ -24,7 +24,7 @@ BACKUPS = "/var/backups/mastodon"
 DOUBLE_LOG = f"{LIVE}/log/double-invocations.log"
 SERVICES = ["mastodon-web", "mastodon-sidekiq", "mastodon-streaming@4000"]
 TUNNEL = "social.example.test"
-STAMP = re.compile(r"/var/backups/mastodon/\d{8}T\d{6}Z")
+STAMP = re.compile(r"/var/backups/mastodon/\d{8}-\d{8}T\d{6}Z")
 # redis-cli with the password from the secrets file, through the environment (never argv).
 REDIS_CLI = ("REDISCLI_AUTH=$(sed -n 's/^REDIS_PASSWORD=//p' /etc/mastodon/secrets.env) "
              "redis-cli --no-auth-warning")
@@ -359,7 +359,7 @@ def test_failed_upgrade_stops_with_state_and_rollback(host):
     assert run.returncode != 0
     assert "UPGRADE FAILED: v4.9.1-double -> v4.9.2-double" in out
     assert "Running before the upgrade: v4.9.1-double" in out
-    backup = re.search(r"Backup taken before the upgrade: (/var/backups/mastodon/\d{8}T\d{6}Z)", out)
+    backup = re.search(r"Backup taken before the upgrade: (/var/backups/mastodon/\d{8}-\d{8}T\d{6}Z)", out)
     assert backup, out[-3000:]
     assert host.file(backup.group(1)).is_directory
     assert f"git -C {LIVE} checkout v4.9.1-double" in out

@@ -79,7 +79,7 @@ def test_guard_installed_with_its_timer_settings_and_rotation(host):
     assert (conf.user, conf.mode) == ("root", 0o640)
     settings = json.loads(conf.content_string)
     assert (settings["min_free_mb"], settings["cache_cap_mb"], settings["media_remove_days"]) == (16, 24, 0)
-    assert settings["lock_file"] == "/run/lock/mastodon-ops.lock"
+    assert settings["lock_file"] == "/run/mastodon-ops/ops.lock"
     assert host.file("/usr/local/sbin/mastodon-flood-guard").content_string.startswith("#!/usr/bin/python3")
     assert "rotate 8" in host.file("/etc/logrotate.d/mastodon-flood-guard").content_string
     # The timer already ran the guard: healthy, one "ok" line per run.

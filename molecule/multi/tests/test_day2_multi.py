@@ -76,7 +76,8 @@ def test_backup_takes_the_database_on_the_db_host_and_the_files_on_the_primary_a
     found = re.findall(r"Backup (\d{8}T\d{6}Z): /var/backups/mastodon/", run.stdout)
     assert found, run.stdout[-3000:]
     stamp = STATE["stamp"] = found[-1]
-    path = f"{BACKUPS}/{stamp}"
+    # Each host numbers its own backups: <sequence>-<the shared time>.
+    path = f"{BACKUPS}/[0-9]*-{stamp}"
 
     # The db host: the dump pg_dump made there (with the new row) and the Redis snapshot.
     assert listing(DB, path) == ["SHA256SUMS", "backup.info", "database.dump", "redis.rdb"]

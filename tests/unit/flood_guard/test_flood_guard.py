@@ -389,6 +389,40 @@ def test_busy_lock_skips_the_run(tmp_path, redis):
     assert "SKIPPED: " in (tmp_path / "log" / "flood-guard.log").read_text()
 
 
+def test_low_disk_while_the_lock_is_busy_asks_the_backup_to_yield(tmp_path, redis):
+    # The holder here is not a backup, so nothing yields: the guard skips after its wait, and
+    # the request it left is what a running mastodon-backup watches for.
+    _cfg, conf, record = install(tmp_path, redis.port, min_free_mb=10 ** 9)
+    fd = os.open(tmp_path / "ops.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert fg.main(["--config", str(conf)]) == 75
+    finally:
+        os.close(fd)
+    assert "free disk" in (tmp_path / "yield-request").read_text()
+    assert "asked a running backup to yield" in (tmp_path / "log" / "flood-guard.log").read_text()
+    # Once the guard holds the lock, the request is gone.
+    assert fg.main(["--config", str(conf)]) == 0
+    assert not (tmp_path / "yield-request").exists()
+
+
+def test_the_lock_is_private_and_refused_in_a_folder_others_may_write(tmp_path, redis):
+    _cfg, conf, record = install(tmp_path, redis.port)
+    settings = json.loads(conf.read_text())
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    settings["lock_file"] = str(shared / "ops.lock")
+    conf.write_text(json.dumps(settings))
+    assert fg.main(["--config", str(conf)]) == 2
+    assert not (shared / "ops.lock").exists()
+    settings["lock_file"] = str(tmp_path / "private" / "ops.lock")
+    conf.write_text(json.dumps(settings))
+    fg.main(["--config", str(conf)])
+    assert (tmp_path / "private").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "private" / "ops.lock").stat().st_mode & 0o777 == 0o600
+
+
 def test_status_changes_nothing(tmp_path, redis, capsys):
     _cfg, conf, record = install(tmp_path, redis.port, min_free_mb=10 ** 9)
     assert fg.main(["--config", str(conf), "--status"]) == 0

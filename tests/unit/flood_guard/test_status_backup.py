@@ -42,3 +42,16 @@ def test_the_newest_backup_is_judged_by_its_age(tmp_path, age_hours, ok):
     values, result = status.backup_check(str(tmp_path), 36, NOW, timer_state=lambda: never)
     assert result["ok"] is ok, result
     assert abs(values["backup_age_hours"] - age_hours) <= 0.1
+
+
+def test_the_newest_backup_is_the_highest_sequence_number_whatever_its_time(tmp_path):
+    # A backup made while the clock was 73 years ahead, then two at the right time: the newest
+    # is the last one made (sequence 3), and bare timestamps from before sequence numbers (0)
+    # count as older than any numbered one.
+    for name in ("20260101T000000Z", "00000001-20991231T000000Z", "00000002-20270114T000000Z",
+                 "00000003-20270115T070000Z", ".partial-00000004-20270115T075000Z"):
+        (tmp_path / name).mkdir()
+    never = {"ActiveState": "active", "LastTriggerUSec": "n/a"}
+    values, result = status.backup_check(str(tmp_path), 36, NOW, timer_state=lambda: never)
+    assert values["last_backup"] == "00000003-20270115T070000Z", values
+    assert result["ok"] and abs(values["backup_age_hours"] - 1) <= 0.1
