@@ -151,7 +151,7 @@ def test_a_connection_dropped_mid_upload_then_the_next_run_completes():
     # connection: kill the SFTP session of the user restic on the server (sshd stays up).
     grown = False
     base = int(sh(SFTP, "du -sb /srv/restic/mastodon/data | cut -f1").stdout)
-    for _ in range(120):
+    for _attempt in range(120):
         now = int(sh(SFTP, "du -sb /srv/restic/mastodon/data | cut -f1").stdout)
         if now > base + 4_000_000:
             grown = True
@@ -159,7 +159,7 @@ def test_a_connection_dropped_mid_upload_then_the_next_run_completes():
         time.sleep(0.5)
     assert grown, "the upload did not start"
     sh(SFTP, "pkill -KILL -u restic")
-    for _ in range(300):
+    for _attempt in range(300):
         if sh(LAPTOP, "test -f /tmp/offsite-fault.rc", check=False).returncode == 0:
             break
         time.sleep(1)
@@ -192,7 +192,7 @@ def test_secrets_stay_out_of_ps_the_journal_and_world_readable_files():
     sh(LAPTOP, "MASTODON_OPS_OFFSITE_LIMIT_UPLOAD_KIB=512 setsid sh -c 'mastodon-offsite-backup >/dev/null 2>&1' "
                "</dev/null >/dev/null 2>&1 &")
     seen = ""
-    for _ in range(20):
+    for _attempt in range(20):
         seen += sh(LAPTOP, PS).stdout
         time.sleep(0.3)
     assert "restic" in seen
@@ -247,7 +247,7 @@ def moto():
     proc = subprocess.Popen([str(moto_bin), "-H", address, "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(60):
+        for _attempt in range(60):
             try:
                 socket.create_connection((address, port), timeout=1).close()
                 break

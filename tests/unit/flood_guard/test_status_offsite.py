@@ -57,7 +57,7 @@ def test_a_failed_restic_check_is_unhealthy(tmp_path, check_ok):
 def test_a_broken_state_file_counts_as_none(tmp_path):
     path = tmp_path / "offsite.json"
     path.write_text("{not json")
-    _, result = status.offsite_check(str(path), 36, NOW, timer_state=lambda: FIRED)
+    _values, result = status.offsite_check(str(path), 36, NOW, timer_state=lambda: FIRED)
     assert not result["ok"] and "no snapshot recorded" in result["line"]
 
 
