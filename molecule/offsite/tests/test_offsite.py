@@ -70,9 +70,16 @@ PS = "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' <\"$f\" 2>/dev/null; echo; 
 RESTIC_RUNNING = "grep -qx restic /proc/[0-9]*/comm 2>/dev/null"
 
 
+# The figures are also appended to .build/offsite-figures.txt (pytest shows a passing test's
+# output only with -s).
+FIGURES_FILE = PROJECT / ".build" / "offsite-figures.txt"
+
+
 def figure(name, value):
     FIGURES[name] = value
     print(f"\nFIGURE {name}: {value}", file=sys.stderr)
+    with open(FIGURES_FILE, "a", encoding="utf-8") as f:
+        f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {DISTRO} {name}: {value}\n")
 
 
 # --- installation ------------------------------------------------------------------------
