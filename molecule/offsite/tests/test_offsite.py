@@ -75,6 +75,12 @@ RESTIC_RUNNING = "grep -qx restic /proc/[0-9]*/comm 2>/dev/null"
 FIGURES_FILE = PROJECT / ".build" / "offsite-figures.txt"
 
 
+def add_media(name, size):
+    """Random bytes in the uploaded media (made on first upload: a fresh install has none)."""
+    sh(LAPTOP, f"install -d -o mastodon -g mastodon {MEDIA} && head -c {size} /dev/urandom > {MEDIA}/{name} "
+               f"&& chown mastodon:mastodon {MEDIA}/{name}")
+
+
 def figure(name, value):
     FIGURES[name] = value
     print(f"\nFIGURE {name}: {value}", file=sys.stderr)
@@ -112,7 +118,7 @@ def test_the_repository_was_created_once_on_the_sftp_server():
 
 def test_first_backup_goes_to_the_sftp_server():
     # Some media, so that the first backup has something to send: 6 MB of random bytes.
-    sh(LAPTOP, f"head -c 6000000 /dev/urandom > {MEDIA}/offsite-test.bin && chown mastodon:mastodon {MEDIA}/offsite-test.bin")
+    add_media("offsite-test.bin", 6_000_000)
     newest = local_backup()
     started = time.monotonic()
     out = sh(LAPTOP, "systemctl start mastodon-offsite-backup.service", timeout=600)
@@ -147,7 +153,7 @@ def test_a_second_backup_of_an_unchanged_instance_sends_almost_nothing():
 
 
 def test_a_connection_dropped_mid_upload_then_the_next_run_completes():
-    sh(LAPTOP, f"head -c 30000000 /dev/urandom > {MEDIA}/offsite-big.bin && chown mastodon:mastodon {MEDIA}/offsite-big.bin")
+    add_media("offsite-big.bin", 30_000_000)
     local_backup()
     before = state()["last_snapshot"]["snapshot_id"]
     # Slow the upload (2 MiB/s) for this one run, in the background.
@@ -194,7 +200,7 @@ def test_secrets_stay_out_of_ps_the_journal_and_world_readable_files():
     assert len(key_line) > 20
     # ps during a run: every process's command line while a backup is going on (new media, so
     # that the slowed upload lasts a few seconds).
-    sh(LAPTOP, f"head -c 5000000 /dev/urandom > {MEDIA}/offsite-ps.bin && chown mastodon:mastodon {MEDIA}/offsite-ps.bin")
+    add_media("offsite-ps.bin", 5_000_000)
     local_backup()
     sh(LAPTOP, "MASTODON_OPS_OFFSITE_LIMIT_UPLOAD_KIB=512 setsid sh -c 'mastodon-offsite-backup >/dev/null 2>&1' "
                "</dev/null >/dev/null 2>&1 &")
