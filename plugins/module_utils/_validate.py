@@ -124,10 +124,10 @@ def domain_name_problem(name, wildcard=False, idna=False):
             return 'has an empty label (two dots in a row)'
         if len(label) > 63:
             return 'has a label longer than 63 characters'
-        if not LABEL_RE.match(label):
+        if not LABEL_RE.fullmatch(label):
             return ('has a label with characters other than a-z, 0-9 and "-", or a "-" at '
                     'the start or end of a label')
-    if not TLD_RE.match(labels[-1]):
+    if not TLD_RE.fullmatch(labels[-1]):
         return 'must end with a top-level label of two or more characters that starts with a letter'
     return None
 
@@ -145,10 +145,10 @@ def service_problem(service):
     if service in SPECIAL_SERVICES:
         return None
     if service.startswith('http_status:'):
-        if HTTP_STATUS_RE.match(service):
+        if HTTP_STATUS_RE.fullmatch(service):
             return None
         return 'http_status: needs a three-digit HTTP status code (http_status:404)'
-    match = re.match(r'^([a-z][a-z0-9+.-]*)://(.*)$', service)
+    match = re.fullmatch(r'([a-z][a-z0-9+.-]*)://(.*)', service, re.DOTALL)
     if not match:
         return ('must be a URL with a scheme (https://localhost:443) or one of '
                 + ', '.join(sorted(SPECIAL_SERVICES)) + ', http_status:NNN')
@@ -161,7 +161,7 @@ def service_problem(service):
     host_port = re.split(r'[/?#]', rest, maxsplit=1)[0]
     if '@' in host_port:
         return 'must not carry credentials (user@host)'
-    host_match = re.match(r'^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?$', host_port)
+    host_match = re.fullmatch(r'(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?', host_port)
     if not host_match:
         return 'has no valid host (and optional :port) after the scheme'
     if host_match.group(2) is not None and not 0 < int(host_match.group(2)) < 65536:
@@ -177,7 +177,7 @@ def _pattern_problem(value, pattern, if_empty, if_mismatch):
     when ``pattern`` does not match, None when it does."""
     if not isinstance(value, str) or value == '':
         return if_empty
-    return None if pattern.match(value) else if_mismatch
+    return None if pattern.fullmatch(value) else if_mismatch
 
 
 def tunnel_name_problem(name):
@@ -209,12 +209,12 @@ def s3_bucket_name_problem(name):
         return 'is empty'
     if not 3 <= len(name) <= 63:
         return 'has %d characters; bucket names have 3 to 63' % len(name)
-    if not S3_BUCKET_NAME_RE.match(name):
+    if not S3_BUCKET_NAME_RE.fullmatch(name):
         return ('must be lowercase letters, digits, "." and "-", starting and ending with a '
                 'letter or digit')
     if '..' in name:
         return 'must not hold two dots in a row'
-    if IPV4_LIKE_RE.match(name):
+    if IPV4_LIKE_RE.fullmatch(name):
         return 'must not look like an IP address'
     return None
 
