@@ -115,7 +115,9 @@ def _one(check):
         raise AnsibleFilterError('input_problems: unknown kind %r' % (kind,))
     if not problem:
         return []
-    if check.get('secret') or kind in ('env',):
+    if check.get('secret'):
+        if isinstance(value, str) and value:
+            problem = problem.replace(value, '(the value, not shown)')
         return ['%s %s' % (check['name'], problem)]
     return ["%s ('%s') %s" % (check['name'], _shown(value), problem)]
 

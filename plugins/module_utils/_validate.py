@@ -379,15 +379,14 @@ def path_problem(value, kind='file'):
         return 'must be an absolute path (starting with /)'
     if kind == 'controller_dir':
         return None
+    if value == '/':
+        return 'must not be / itself'
     if any(c.isspace() for c in value):
         return 'must not hold spaces'
-    if value != '/' and (value.endswith('/') or '//' in value
-                         or any(part in ('', '.', '..') for part in _parts(value))):
+    if value.endswith('/') or '//' in value or any(part in ('', '.', '..') for part in _parts(value)):
         return 'must be a plain absolute path (no "..", ".", "//" or trailing "/")'
     if kind in ('owned_dir', 'owned_file'):
         folder = value if kind == 'owned_dir' else (value.rsplit('/', 1)[0] or '/')
-        if kind == 'owned_file' and value == '/':
-            return 'must be a file, not /'
         if folder in SYSTEM_DIRS:
             if kind == 'owned_dir':
                 return ('is a system folder; give a folder of its own (such as %s/mastodon), '
