@@ -608,7 +608,7 @@ class CloudflareModuleHelper(object):
         if not p['api_token'] or any(c.isspace() for c in p['api_token']):
             module.fail_json(msg='api_token is empty or holds spaces (its value is not shown). '
                                  'Nothing was sent to Cloudflare.')
-        for option, low, high in (('timeout', 1, 3600), ('retry_budget', 0, 86400),
+        for option, low, high in (('timeout', 0.001, 3600), ('retry_budget', 0, 86400),
                                   ('retry_max_wait', 0, 3600)):
             problem = number_problem(p[option], low, high, integer=False)
             if problem:

@@ -295,7 +295,7 @@ def test_cloudflare_retry_settings_are_refused_before_any_call_or_work(emulator,
     args[option] = value
     res = run_module(cloudflare_tunnel_info.main, args)
     finite = math.isfinite(value)
-    in_range = finite and {'timeout': 1 <= value <= 3600, 'retry_budget': 0 <= value <= 86400,
+    in_range = finite and {'timeout': 0.001 <= value <= 3600, 'retry_budget': 0 <= value <= 86400,
                            'retry_max_wait': 0 <= value <= 3600}[option]
     if res.failed and not emulator.requests:
         assert option in res.result['msg'] and 'Nothing was sent to Cloudflare' in res.result['msg']

@@ -82,6 +82,7 @@ CLOUDFLARE_CASES = {
     'info retry_budget infinite': (cloudflare_tunnel_info, 'retry_budget', dict(retry_budget=float('inf'))),
     'info retry_max_wait negative': (cloudflare_tunnel_info, 'retry_max_wait', dict(retry_max_wait=-1.0)),
     'info timeout zero': (cloudflare_tunnel_info, 'timeout', dict(timeout=0.0)),
+    'info timeout negative': (cloudflare_tunnel_info, 'timeout', dict(timeout=-3.0)),
     'info timeout nan': (cloudflare_tunnel_info, 'timeout', dict(timeout=float('nan'))),
 }
 
