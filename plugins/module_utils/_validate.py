@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import math
 import re
 
 try:
@@ -304,7 +305,7 @@ def to_number(value, integer=True):
             except ValueError:
                 return None, 'must be a number'
     if isinstance(value, float):
-        if value != value or value in (float('inf'), float('-inf')):
+        if math.isnan(value) or math.isinf(value):
             return None, 'must be a finite number (not NaN or infinity)'
         if integer:
             if not value.is_integer():
@@ -431,7 +432,7 @@ def env_problem(env, reserved=(), secret_names=None):
         if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
             problems.append('%s must be text or a number' % name)
             continue
-        if isinstance(value, float) and (value != value or value in (float('inf'), float('-inf'))):
+        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
             problems.append('%s must be a finite number' % name)
             continue
         if CONTROL_RE.search(str(value)):

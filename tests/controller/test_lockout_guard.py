@@ -119,7 +119,7 @@ def test_agent_login(keys):
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             if sock.exists():
                 break
             subprocess.run(["sleep", "0.1"], check=True)

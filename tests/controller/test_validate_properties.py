@@ -15,6 +15,7 @@ ansible-core's own argument spec check refuses it, before any change, but with "
 Infinity to integer" and no variable name (an ansible-core limit, see the changelog fragment).
 """
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -113,7 +114,7 @@ def whole_number(value, low, high):
             return False
         value = int(value)
     if isinstance(value, float):
-        if value != value or not value.is_integer():
+        if math.isnan(value) or not value.is_integer():
             return False
         value = int(value)
     return low <= value <= high
