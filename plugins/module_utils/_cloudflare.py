@@ -27,7 +27,7 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import account_id_problem
+from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import account_id_problem, number_problem
 
 try:
     import requests
@@ -83,7 +83,7 @@ def cloudflare_argument_spec():
 
 
 def is_tunnel_id(value):
-    return bool(value) and bool(TUNNEL_ID_RE.match(value.lower()))
+    return bool(value) and bool(TUNNEL_ID_RE.fullmatch(value.lower()))
 
 
 def tunnel_cname_target(tunnel_id):
@@ -645,12 +645,18 @@ class CloudflareModuleHelper(object):
         problem = account_id_problem(p['account_id'])
         if problem:
             module.fail_json(msg='account_id %s. Nothing was sent to Cloudflare.' % problem)
-        if not re.match(r'^https?://[^\s/]+(/[^\s]*)?$', p['api_url'] or ''):
+        if not re.fullmatch(r'https?://[^\s/]+(/[^\s]*)?', p['api_url'] or ''):
             module.fail_json(msg='api_url must be an http(s) URL such as %s. Nothing was sent to '
                                  'Cloudflare.' % DEFAULT_API_URL)
         if not p['api_token'] or any(c.isspace() for c in p['api_token']):
             module.fail_json(msg='api_token is empty or holds spaces (its value is not shown). '
                                  'Nothing was sent to Cloudflare.')
+        for option, low, high in (('timeout', 0.001, 3600), ('retry_budget', 0, 86400),
+                                  ('retry_max_wait', 0, 3600)):
+            problem = number_problem(p[option], low, high, integer=False)
+            if problem:
+                module.fail_json(msg='%s %s (seconds). Nothing was sent to Cloudflare.'
+                                     % (option, problem))
         if not HAS_REQUESTS:
             module.fail_json(msg=missing_required_lib('requests'),
                              exception=REQUESTS_IMPORT_ERROR)
@@ -735,7 +741,7 @@ def r2_bucket_name_problem(name):
                 % ', '.join(repr(c) for c in bad))
     if name.startswith('-') or name.endswith('-'):
         return 'it starts or ends with a hyphen'
-    if not R2_BUCKET_NAME_RE.match(name):  # pragma: no cover - covered by the checks above
+    if not R2_BUCKET_NAME_RE.fullmatch(name):  # pragma: no cover - covered by the checks above
         return 'it does not match %s' % R2_BUCKET_NAME_RE.pattern
     return None
 

@@ -248,11 +248,11 @@ def _value_problem(name, value):
     """Why a stored value of a known secret is malformed, or None. Never quotes the value."""
     if value == "":
         return "is empty"
-    if not SAFE_VALUE.match(value):
+    if not SAFE_VALUE.fullmatch(value):
         return "holds characters a secret never has"
-    if name in HEX_SECRETS and not re.match(r"^[0-9a-f]{64,}$", value):
+    if name in HEX_SECRETS and not re.fullmatch(r"[0-9a-f]{64,}", value):
         return "is not a hexadecimal secret of at least 64 characters"
-    if name in ALNUM_SECRETS and not re.match(r"^[A-Za-z0-9]{16,}$", value):
+    if name in ALNUM_SECRETS and not re.fullmatch(r"[A-Za-z0-9]{16,}", value):
         return "is not an alphanumeric secret of at least 16 characters"
     if name in PASSWORD_SECRETS and len(value) < 16:
         return "is shorter than 16 characters"
@@ -409,14 +409,14 @@ def main():
         module.fail_json(msg="Unknown secret names in supplied: %s (known: %s)" % (
             ", ".join(unknown), ", ".join(NAMES)))
     for name, value in supplied.items():
-        if value not in (None, "") and (not isinstance(value, str) or not SAFE_VALUE.match(value)):
+        if value not in (None, "") and (not isinstance(value, str) or not SAFE_VALUE.fullmatch(value)):
             module.fail_json(msg="The supplied value for %s is not a plain token "
                                  "(letters, digits and _=+/.- only)" % name)
         if name in PASSWORD_SECRETS and value not in (None, "") and len(value) < 16:
             module.fail_json(msg="The supplied value for %s is shorter than 16 characters "
                                  "(the value is not shown); nothing was changed" % name)
     extra_passwords = module.params["extra_passwords"] or []
-    bad = [n for n in extra_passwords if not re.match(r"^[A-Z][A-Z0-9_]*$", n) or (n in NAMES and n not in PASSWORD_SECRETS)]
+    bad = [n for n in extra_passwords if not re.fullmatch(r"[A-Z][A-Z0-9_]*", n) or (n in NAMES and n not in PASSWORD_SECRETS)]
     if bad:
         module.fail_json(msg="extra_passwords takes NAME-style names other than the fixed secrets: %s"
                          % ", ".join(bad))

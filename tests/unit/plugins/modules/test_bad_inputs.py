@@ -71,6 +71,19 @@ CLOUDFLARE_CASES = {
     'tunnel account id malformed': (cloudflare_tunnel, 'account_id', dict(account_id='12345')),
     'tunnel api_token empty': (cloudflare_tunnel, 'api_token', dict(api_token='')),
     'info account id malformed': (cloudflare_tunnel_info, 'account_id', dict(account_id='xyz')),
+    # Issue 25: a trailing line break (re.match with $ let it through) and retry settings.
+    'tunnel name trailing newline': (cloudflare_tunnel, 'name', dict(name='mastodon\n')),
+    'tunnel account id trailing newline': (cloudflare_tunnel, 'account_id',
+                                           dict(account_id='0123456789abcdef0123456789abcdef\n')),
+    'route hostname trailing newline': (cloudflare_tunnel_route, 'hostname', dict(hostname=HOST + '\n')),
+    'route api_url trailing newline': (cloudflare_tunnel_route, 'api_url',
+                                       dict(api_url='https://api.example\n')),
+    'info retry_budget nan': (cloudflare_tunnel_info, 'retry_budget', dict(retry_budget=float('nan'))),
+    'info retry_budget infinite': (cloudflare_tunnel_info, 'retry_budget', dict(retry_budget=float('inf'))),
+    'info retry_max_wait negative': (cloudflare_tunnel_info, 'retry_max_wait', dict(retry_max_wait=-1.0)),
+    'info timeout zero': (cloudflare_tunnel_info, 'timeout', dict(timeout=0.0)),
+    'info timeout negative': (cloudflare_tunnel_info, 'timeout', dict(timeout=-3.0)),
+    'info timeout nan': (cloudflare_tunnel_info, 'timeout', dict(timeout=float('nan'))),
 }
 
 
