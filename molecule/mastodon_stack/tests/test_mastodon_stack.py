@@ -6,6 +6,7 @@ PostgreSQL, Redis, nginx, systemd, Node.js and Ruby are the real Debian ones.
 
 import base64
 import json
+import os
 import re
 
 import pytest
@@ -16,6 +17,9 @@ INVOCATIONS = LIVE + "/log/double-invocations.log"
 SECRETS = "/etc/mastodon/secrets.env"
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 WS_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+ROLE_TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                              "roles", "mastodon_stack", "templates") + "/"
+MANAGED_HEADER = "Managed by Ansible (selfhost.mastodon.mastodon_stack); local edits are overwritten."
 
 
 def _env(host, path):
@@ -332,6 +336,24 @@ def test_retention_settings_set_once(host):
     runs = [c for c in _invocations(host) if c["program"] == "rails" and c["argv"][0] == "runner"
             and c["argv"][1].endswith("/mastodon_stack_settings.rb")]
     assert len(runs) == 1  # the idempotence run found them set
+
+
+@pytest.mark.parametrize("script", ["mastodon_stack_relays.rb", "mastodon_stack_settings.rb"])
+def test_the_double_ran_the_script_the_role_installed(host, script):
+    # What ships is what runs: the TEST DOUBLE's bin/rails runner evaluates the file itself,
+    # against its stand-ins of the Mastodon models (tests/mastodon_double/lib/double_app.rb),
+    # and logs the file's path and the SHA-256 of the bytes it ran.
+    fact = json.loads(host.file("/etc/ansible/facts.d/mastodon_stack.fact").content_string)
+    path = fact["relay_script"].rsplit("/", 1)[0] + "/" + script
+    installed = host.file(path)
+    runs = [c for c in _invocations(host) if c["program"] == "rails" and c["argv"] == ["runner", path]]
+    assert len(runs) == 1, runs
+    assert (runs[0]["runner_file"], runs[0]["runner_sha256"]) == (path, installed.sha256sum)
+    # And the installed file is the role's template, rendered.
+    template = ROLE_TEMPLATES + script + ".j2"
+    with open(template) as source:
+        wanted = source.read().replace("{{ mastodon_stack_managed_header }}", MANAGED_HEADER)
+    assert installed.content_string.rstrip("\n") == wanted.rstrip("\n")
 
 
 # Exactly what the inventory (group_vars/all/main.yml) sets; an unquoted or double-quoted line would lose
