@@ -69,7 +69,7 @@ def fingerprint(container):
 
 @pytest.fixture(scope="module")
 def new_laptop(tmp_path_factory):
-    subprocess.run(["docker", "rm", "-f", NEW], capture_output=True, check=False)
+    subprocess.run(["docker", "rm", "-f", NEW], capture_output=True, check=False, timeout=120)
     cmd = ["docker", "run", "-d", "--name", NEW, "--hostname", "mastodon", "--network", NETWORK,
            "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
            "-v", f"{APT_CACHE}/{DISTRO}-offsite-new:/var/cache/apt/archives:rw",
@@ -81,7 +81,7 @@ def new_laptop(tmp_path_factory):
     if (os.environ.get("SELFHOST_PRIVILEGED") or "false") == "true":
         cmd.append("--privileged")
     started = time.monotonic()
-    subprocess.run(cmd + [IMAGE, "/lib/systemd/systemd"], check=True, capture_output=True)
+    subprocess.run(cmd + [IMAGE, "/lib/systemd/systemd"], check=True, capture_output=True, timeout=300)
     inventory = tmp_path_factory.mktemp("new-laptop")
     (inventory / "hosts.yml").write_text(json.dumps(
         {"mastodon": {"hosts": {NEW: {"ansible_connection": "community.docker.docker"}}}}))
@@ -89,7 +89,7 @@ def new_laptop(tmp_path_factory):
     try:
         yield {"inventory": str(inventory), "started": started}
     finally:
-        subprocess.run(["docker", "rm", "-f", NEW], capture_output=True, check=False)
+        subprocess.run(["docker", "rm", "-f", NEW], capture_output=True, check=False, timeout=120)
 
 
 def test_a_new_laptop_serves_again_from_the_off_site_copy_alone(new_laptop):
