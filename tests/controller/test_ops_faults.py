@@ -451,3 +451,18 @@ def test_media_that_would_be_missing_is_refused_at_backup_time(site, case):
     record("backup: " + case, lost=0, duplicated=0)
     assert rc != 0 and fragment in out, out
     assert complete(site) == {} and partials(site) == []
+
+
+def test_a_host_without_the_app_backs_up_its_database(site):
+    """The database host of several has no .env.production (no app there): the backup must not
+    end on the missing file (pipefail once ended it with exit 2 and no message); the domain
+    comes from ops.conf."""
+    site["env_file"].unlink()
+    conf = site["conf"].read_text().replace("BACKUP_MEDIA=true", "BACKUP_MEDIA=false")
+    site["conf"].write_text(conf + "BACKUP_CONFIG=false\nBACKUP_DATABASE=true\n")
+    rc, out = run(site, "mastodon-backup")
+    assert rc == 0, out
+    (name,) = complete(site)
+    info = (site["backups"] / name / "backup.info").read_text()
+    assert f"domain={DOMAIN}\n" in info, info
+    assert "parts=database\n" in info, info
