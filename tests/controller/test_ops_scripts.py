@@ -229,3 +229,36 @@ def test_backup_trap_never_removes_what_it_did_not_make(site):
     rc, out = run(site, "mastodon-backup")  # the stand-in runuser (psql, pg_dump) fails
     assert rc != 0 and "mastodon_production" in out and "nothing was written" in out, out
     assert sorted(p.name for p in site["backups"].iterdir()) == ["20260101T033000Z"]
+
+
+def run_with_fd(site, script, fd, *args, lock):
+    env = dict(os.environ, MASTODON_OPS_CONFIG=str(site["conf"]), MASTODON_OPS_LOCK=str(lock), LOCK_WAIT="1",
+               MASTODON_OPS_LOCK_FD=str(fd), PATH="%s:%s" % (site["bin"], os.environ["PATH"]))
+    proc = subprocess.run(["bash", str(FILES / script), *args], capture_output=True, text=True,
+                          env=env, timeout=60, check=False, pass_fds=(fd,))
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_the_lock_passed_by_autoupgrade_is_used_not_waited_for(site):
+    """mastodon-autoupgrade holds the lock for a whole upgrade and passes its descriptor: the
+    restore it runs goes on at once (as far as the stand-ins let it); a descriptor of another
+    file is refused before any change."""
+    import fcntl
+    restore = site["bin"] / "pg_restore"
+    restore.write_text('#!/bin/sh\necho "pg_restore $*" >>%s\n[ "$1" = --list ]\n' % site["calls"])
+    lock = site["tmp"] / "run" / "ops.lock"
+    lock.parent.mkdir(mode=0o700)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    other = os.open(site["tmp"] / "other.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        rc, out = run_with_fd(site, "mastodon-restore", fd, str(site["backup"]), lock=lock)
+        assert "pg_restore --list" in site["calls"].read_text(), out   # past the lock, into the checks
+        assert "holds" not in out, out
+        site["calls"].unlink()
+        rc, out = run_with_fd(site, "mastodon-restore", other, str(site["backup"]), lock=lock)
+        assert rc != 0 and "MASTODON_OPS_LOCK_FD does not hold" in out and "nothing was changed" in out, out
+        assert not site["calls"].exists()
+    finally:
+        os.close(fd)
+        os.close(other)
