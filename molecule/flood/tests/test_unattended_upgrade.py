@@ -158,7 +158,7 @@ def test_timer_installed_and_an_exact_tag_pins_the_release(host):
     assert host.run("systemctl is-enabled mastodon-autoupgrade.timer").stdout.strip() == "enabled"
     assert host.run("systemctl is-active mastodon-autoupgrade.timer").stdout.strip() == "active"
     before = running(host)
-    rc, _ = start_service(host)
+    rc, dummy = start_service(host)
     assert rc == 0, host.run(f"journalctl -u {SERVICE} --no-pager -n 30").stdout
     st = state(host)
     # group_vars pin mastodon_stack_version to a tag: the newer v4.9.1-double is seen, not applied.
@@ -236,7 +236,7 @@ def test_a_failing_migration_is_rolled_back_and_the_owner_is_mailed(host):
 
 def test_the_rolled_back_patch_is_held_and_status_reports_it(host):
     backups = host.check_output("ls /var/backups/mastodon")
-    rc, _ = start_service(host)
+    rc, dummy = start_service(host)
     assert rc == 0
     st = state(host)
     assert st["result"] == "held" and st["target"] == "v4.9.4-double", st

@@ -122,7 +122,7 @@ class StandIn:
         self.thread.start()
 
     def serve(self):
-        conn, _ = self.sock.accept()
+        conn, dummy = self.sock.accept()
         rfile = conn.makefile("rb")
 
         def say(text):
