@@ -187,3 +187,108 @@ def test_mail_failure_is_reported_without_the_password(tmp_path):
     result = make_run(tmp_path, port).mail("s", "b")
     assert result.startswith("mail to owner@example.test FAILED: connection refused"), result
     assert PASSWORD not in result
+
+
+# --- one run, end to end, with the host's commands recorded instead of run -------------------
+
+
+class FakeHost:
+    """Stands in for the host: the commands mastodon-autoupgrade runs are recorded; the checkout
+    follows `git checkout`; a target in `failing` fails its pre-deployment migration."""
+
+    def __init__(self, tmp_path, running="v4.9.0-double", tags=(), failing=()):
+        self.tmp, self.running, self.tags, self.failing = tmp_path, running, list(tags), set(failing)
+        self.calls, self.mails = [], []
+
+    def install(self, monkeypatch):
+        host = self
+
+        def app(run, step, argv, extra=None, timeout=3600):
+            host.calls.append(("app", step, " ".join(argv)))
+            if argv[:3] == ["git", "-C", run.cfg["live_dir"]] and argv[3] == "describe":
+                return host.running + "\n"
+            if argv[:2] == ["git", "ls-remote"]:
+                return "".join(f"0\trefs/tags/{t}\n" for t in host.tags)
+            if argv[:2] == ["git", "-C"] and argv[3] == "checkout":
+                host.running = argv[-1]
+            if argv[-1] == "db:migrate" and (extra or {}).get("SKIP_POST_DEPLOYMENT_MIGRATIONS") and host.running in host.failing:
+                raise au.StepFailed(step, "exit 1: migration failed")
+            if argv[:2] == ["git", "-C"] and argv[3] == "show":
+                return "3.3.0\n"
+            return ""
+
+        def root(run, step, argv, timeout=3600, locked=False):
+            host.calls.append(("root", step, " ".join(argv), locked))
+            if argv[0].endswith("mastodon-backup"):
+                backup = host.tmp / "backups" / "00000001-20270101T050000Z"
+                backup.mkdir(parents=True, exist_ok=True)
+                return f"mastodon-backup: done\n{backup}\n"
+            return ""
+
+        monkeypatch.setattr(au.Run, "app", app)
+        monkeypatch.setattr(au.Run, "root", root)
+        monkeypatch.setattr(au.Run, "health", lambda run: [])
+        monkeypatch.setattr(au.Run, "stamp", lambda run: host.calls.append(("stamp", host.running)))
+        monkeypatch.setattr(au.Run, "mail", lambda run, subject, body: host.mails.append((subject, body)) or "mailed")
+        monkeypatch.setattr(au.Run, "npm_registry", lambda run: None)
+
+
+def config(tmp_path, follow=True):
+    cfg = {"follow": follow, "configured_version": "latest", "live_dir": str(tmp_path / "live"), "app_user": "mastodon",
+           "git_url": "/srv/repo.git", "tag_pattern": DOUBLE, "state_file": str(tmp_path / "state.json"),
+           "services": ["mastodon-web"], "bin_dir": "/usr/local/sbin", "lock_file": str(tmp_path / "run" / "ops.lock"),
+           "lock_wait_seconds": 1, "log_file": str(tmp_path / "autoupgrade.log"), "status_program": STATUS,
+           "app_path": "/usr/bin", "home": str(tmp_path), "bundle": "bundle", "yarn": "yarn", "steps": []}
+    path = tmp_path / "autoupgrade.conf"
+    path.write_text(json.dumps(cfg))
+    return str(path)
+
+
+TAGS = ["v4.9.0-double", "v4.9.1-double", "v4.9.2-double", "v4.9.3-rc.1-double", "v4.10.0-double"]
+
+
+def test_a_run_backs_up_first_then_follows_the_upgrade_guide(tmp_path, monkeypatch):
+    host = FakeHost(tmp_path, tags=TAGS)
+    host.install(monkeypatch)
+    assert au.main(["--config", config(tmp_path)]) == 0
+    steps = [c[1] for c in host.calls if c[0] in ("app", "root")]
+    order = ["back up first", "check out v4.9.2-double", "bundle install", "yarn install", "pre-deployment migrations",
+             "precompile the assets", "restart the services", "post-deployment migrations", "restart the services"]
+    found = [s for s in steps if s in order]
+    assert found == order, steps
+    assert all(c[3] for c in host.calls if c[0] == "root" and c[1] == "back up first")  # under the held lock
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert (state["result"], state["running"], state["newer_series"]) == ("upgraded", "v4.9.2-double", "v4.10.0-double")
+    assert host.mails and "upgraded v4.9.0-double -> v4.9.2-double" in host.mails[0][0]
+    assert ("stamp", "v4.9.2-double") in host.calls
+
+
+def test_a_failed_migration_is_rolled_back_then_held(tmp_path, monkeypatch):
+    host = FakeHost(tmp_path, running="v4.9.1-double", tags=TAGS, failing={"v4.9.2-double"})
+    host.install(monkeypatch)
+    assert au.main(["--config", config(tmp_path)]) == 1
+    steps = [c[1] for c in host.calls if c[0] in ("app", "root")]
+    rollback = steps[steps.index("pre-deployment migrations"):]
+    assert rollback[:5] == ["pre-deployment migrations", "check out v4.9.1-double", "bundle install", "yarn install",
+                            "precompile the assets"], rollback
+    assert "restore the backup" in rollback and "pre-deployment migrations" not in rollback[1:]
+    restore = [c for c in host.calls if c[0] == "root" and c[1] == "restore the backup"][0]
+    assert restore[2].endswith("mastodon-restore " + str(tmp_path / "backups" / "00000001-20270101T050000Z")) and restore[3]
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert (state["result"], state["running"], state["failed_step"]) == ("rolled_back", "v4.9.1-double",
+                                                                         "pre-deployment migrations")
+    assert "FAILED, rolled back to v4.9.1-double" in host.mails[-1][0]
+    # The next run does not try the same release again, and mails nobody.
+    host.calls.clear()
+    mails = len(host.mails)
+    assert au.main(["--config", config(tmp_path)]) == 0
+    assert json.loads((tmp_path / "state.json").read_text())["result"] == "held"
+    assert not [c for c in host.calls if c[0] == "root"] and len(host.mails) == mails
+
+
+def test_a_pinned_version_changes_nothing(tmp_path, monkeypatch):
+    host = FakeHost(tmp_path, tags=TAGS)
+    host.install(monkeypatch)
+    assert au.main(["--config", config(tmp_path, follow=False)]) == 0
+    assert json.loads((tmp_path / "state.json").read_text())["result"] == "pinned"
+    assert not [c for c in host.calls if c[0] == "root"] and not host.mails
