@@ -86,7 +86,7 @@ def measure():
         return handle
 
     instances = []
-    for _ in range(INSTANCES):
+    for _instance in range(INSTANCES):
         holder = {}
         httpd, host = serve(lambda p, q, h=holder: h["f"](p, q))
         holder["f"] = remote_handler(host)
@@ -115,7 +115,7 @@ def measure():
         started = time.process_time()
         wall = time.monotonic()
         with open(os.devnull, "w", encoding="utf-8") as quiet, contextlib.redirect_stdout(quiet):
-            for _ in range(RUNS):
+            for _run in range(RUNS):
                 fetcher.Fetcher(cfg, "bench-token", clock=lambda: clock[0]).run()
                 clock[0] += MINUTES * 60
         cpu = time.process_time() - started
@@ -164,8 +164,8 @@ def main():
         "  %-34s %16d %16d" % ("Sidekiq jobs enqueued", fetcher_side["jobs"], relay_side["jobs"]),
     ]
     for capacity in CAPACITIES:
-        lines.append("  %-34s %16d %16d" % ("backlog left at %d jobs/s" % capacity,
-                                             fetcher_side["backlog"][capacity], relay_side["backlog"][capacity]))
+        label = "backlog left at %d jobs/s" % capacity
+        lines.append("  %-34s %16d %16d" % (label, fetcher_side["backlog"][capacity], relay_side["backlog"][capacity]))
     print("\n".join(lines))
     # The measured part must hold the budget, or the benchmark fails.
     ok = m["posts"] <= m["budget_day"] and m["duplicates"] == 0 and m["max_requests_per_host"] <= m["req_budget"] * 24

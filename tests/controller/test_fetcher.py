@@ -199,7 +199,7 @@ def test_the_budget_holds_against_thousands_of_posts(tmp_path_factory, big_remot
         times = []
         run_clock = Clock()
         clock.now = run_clock.now
-        for _ in range(runs):
+        for _run in range(runs):
             before = sum(local.resolves.values())
             assert run_once(config, run_clock) == 0
             times += [run_clock.now] * (sum(local.resolves.values()) - before)
@@ -224,7 +224,7 @@ def test_requests_per_host_per_hour_hold(cfg):
     local = Local(tags=["t%d" % i for i in range(30)])
     try:
         config = cfg(local, [remote.host], requests_per_host_per_hour=7, posts_per_hour=10000, posts_per_day=10000)
-        for _ in range(4):
+        for _run in range(4):
             run_once(config, clock)
             clock.now += 600
         assert len(remote.hits) == 7
