@@ -332,6 +332,7 @@ def test_state_survives_a_kill_at_every_write(cfg, where):
         assert kills >= 10
         assert local.posts == {remote.url(i) for i in range(12)}  # nothing lost
         twice = [u for u, c in local.resolves.items() if c > 1]
+        print("kills %d, resolves in flight at a kill %d, posts resolved twice %d" % (kills, in_flight, len(twice)))
         assert all(c <= 2 for c in local.resolves.values())
         # Only a post whose 'done' record the kill prevented is resolved again, once.
         assert len(twice) <= in_flight
