@@ -8,6 +8,7 @@
 #                                    (make integration: the old name of make controller)
 #   make bench-converge              site.yml on the demo: first converge and no-op re-run timed
 #   make bench-flood [D=debian13]    relay flood benchmark (runs the flood scenario, prints figures)
+#   make bench-fetcher               a day of mastodon-fetcher (stand-ins) beside a relay (model)
 #   make molecule                    every Molecule scenario
 #   make scenario S=base_os [D=ubuntu2404]   one scenario on one distro (debian13 debian12 ubuntu2404)
 #   make images [REBUILD=1]          (re)build the local base images (debian13 debian12 ubuntu2404)
@@ -16,7 +17,7 @@ SHELL := /bin/bash
 RUN := tests/platform/run-tests.sh
 D ?= debian13
 
-.PHONY: test test-all setup venv bench bench-converge bench-flood units controller integration lint sanity molecule scenario images build demo demo-clean clean help
+.PHONY: test test-all setup venv bench bench-converge bench-flood bench-fetcher units controller integration lint sanity molecule scenario images build demo demo-clean clean help
 
 help:
 	@grep '^#   make' Makefile | sed 's/^# //'
@@ -38,6 +39,9 @@ bench:
 
 bench-converge:
 	@$(RUN) setup >/dev/null && .venv/bin/python tests/benchmarks/bench_converge.py
+
+bench-fetcher:
+	@$(RUN) venv >/dev/null && .venv/bin/python tests/benchmarks/bench_fetcher.py
 
 bench-flood:
 	@$(RUN) venv >/dev/null && flock /tmp/selfhost-mol-flood.lock .venv/bin/python tests/benchmarks/bench_flood.py --distro $(D)

@@ -223,3 +223,111 @@ def test_each_unit_gets_its_share_of_the_memory_budget(host):
     assert props("redis-server.service")["MemoryMax"] == "infinity"
     postgresql = host.check_output("systemctl list-units --plain --no-legend 'postgresql@*' | cut -d' ' -f1")
     assert postgresql and int(props(postgresql.split()[0])["MemoryLow"]) > 0
+
+
+# --- mastodon-fetcher (issue 29) ----------------------------------------------------------------
+# A REMOTE-INSTANCE STAND-IN (not Mastodon): a public hashtag timeline of 300 posts on
+# 127.0.0.1:8089 in the container; the fetcher runs with a copy of its settings pointing there
+# (plain HTTP) and a budget of 25 posts an hour. The double's web process resolves each URL into
+# a row of its statuses table (it federates with nobody).
+FETCHER_CONF = "/etc/mastodon-ops/fetcher.conf"
+TOKEN_FILE = "/etc/mastodon-ops/fetcher.token"
+REMOTE_STANDIN = r'''
+import datetime, json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        with open("/tmp/remote-standin.hits", "a") as hits:
+            hits.write(self.path + "\n")
+        if self.path.startswith("/api/v1/timelines/tag/"):
+            code, body = 200, [{"id": str(i), "url": "https://remote.example.test/@alice/%d" % i,
+                                "created_at": now} for i in range(1, 301)]
+        else:
+            code, body = 404, {"error": "not found"}
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", 8089), H).serve_forever()
+'''
+PSQL = "runuser -u mastodon -- psql -X -At -d mastodon_production -c"
+
+
+def fetched(host):
+    return host.check_output(f"{PSQL} 'SELECT count(*), coalesce(max(fetch_count), 0) FROM statuses'").split("|")
+
+
+@pytest.fixture(scope="module")
+def fetcher_run(host):
+    host.run_expect([0], f"cat > /tmp/remote-standin.py <<'EOF'\n{REMOTE_STANDIN}\nEOF\n"
+                         "rm -f /tmp/remote-standin.hits && "
+                         "systemd-run --unit=remote-standin --quiet /usr/bin/python3 /tmp/remote-standin.py")
+    # The owner follows #cats (what the web interface's Follow button writes).
+    host.run_expect([0], f"{PSQL} \"INSERT INTO tags (name) VALUES ('cats') ON CONFLICT DO NOTHING; "
+                         "INSERT INTO tag_follows (tag_id, account_id) SELECT t.id, a.id FROM tags t, accounts a "
+                         "WHERE t.name = 'cats' AND a.username = 'owner' AND a.domain IS NULL ON CONFLICT DO NOTHING\"")
+    settings = json.loads(host.file(FETCHER_CONF).content_string)
+    settings.update(instances=["127.0.0.1:8089"], remote_url="http://{host}", posts_per_hour=25,
+                    state_file="/tmp/fetcher-test/state.json", log_file="/tmp/fetcher-test/fetcher.log")
+    host.run_expect([0], f"install -d -m 0700 /tmp/fetcher-test && umask 077 && "
+                         f"echo '{json.dumps(settings)}' > /tmp/fetcher-test/fetcher.conf")
+    host.run_expect([0], "for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:8089/api/v1/timelines/tag/x "
+                         "&& exit 0; sleep 0.2; done; exit 1")
+    yield "python3 /usr/local/sbin/mastodon-fetcher --config /tmp/fetcher-test/fetcher.conf"
+    host.run("systemctl stop remote-standin; rm -rf /tmp/fetcher-test /tmp/remote-standin.py")
+
+
+def test_fetcher_installed_with_a_root_only_token(host):
+    timer = host.service("mastodon-fetcher.timer")
+    assert timer.is_enabled and timer.is_running
+    token = host.file(TOKEN_FILE)
+    assert (token.user, token.group, token.mode) == ("root", "root", 0o600)
+    assert len(token.content_string.strip()) >= 32
+    # Made by the role's Ruby script through the double's bin/rails runner, with the narrowest scopes.
+    rows = host.check_output(f"{PSQL} \"SELECT scopes || '|' || (revoked_at IS NULL) FROM oauth_access_tokens\"")
+    assert rows.splitlines() == ["read:follows read:search|true"]
+    log = host.file(f"{LIVE}/log/double-invocations.log").content_string
+    runs = [json.loads(line) for line in log.splitlines() if "mastodon_ops_fetcher_token.rb" in line]
+    assert len(runs) == 1 and runs[0]["user"] == "mastodon"  # once, across converge and idempotence
+    assert token.content_string.strip() not in log
+
+
+def test_fetcher_brings_posts_into_the_double_within_its_budget(host, fetcher_run):
+    token = host.file(TOKEN_FILE).content_string.strip()
+    before = int(fetched(host)[0])
+    run = host.run(fetcher_run)
+    assert run.rc == 0, run.stdout + run.stderr
+    assert "25 post(s) fetched" in run.stdout, run.stdout
+    assert token not in run.stdout + run.stderr
+    count, most = fetched(host)
+    assert int(count) - before == 25 and int(most) == 1
+    again = host.run(fetcher_run)  # the hour's budget is spent: nothing more, nothing twice
+    assert again.rc == 0 and "0 post(s) fetched" in again.stdout and "post budget spent" in again.stdout
+    assert fetched(host) == [count, most]
+    assert token not in host.file("/tmp/fetcher-test/fetcher.log").content_string
+
+
+def test_fetcher_pauses_while_the_guard_has_tripped_and_resumes_after_reset(host, fetcher_run):
+    settings = json.loads(host.file("/tmp/fetcher-test/fetcher.conf").content_string)
+    settings.update(posts_per_hour=40, posts_per_day=600)
+    host.run_expect([0], f"echo '{json.dumps(settings)}' > /tmp/fetcher-test/fetcher.conf")
+    # The guard's tripped state: its marker, as mastodon-flood-guard writes it when it trips.
+    host.run_expect([0], f"printf '%s\\n' '{{\"tripped_at\": \"2026-01-01T00:00:00Z\", \"reasons\": [\"test\"]}}' "
+                         f"> {MARKER}")
+    try:
+        hits = host.file("/tmp/remote-standin.hits").content_string.count("\n")
+        before = fetched(host)
+        run = host.run(fetcher_run)
+        assert run.rc == 0 and "paused by the flood guard" in run.stdout, run.stdout + run.stderr
+        assert fetched(host) == before
+        assert host.file("/tmp/remote-standin.hits").content_string.count("\n") == hits
+    finally:
+        host.run_expect([0], "python3 /usr/local/sbin/mastodon-flood-guard --reset")
+    run = host.run(fetcher_run)
+    assert run.rc == 0 and "15 post(s) fetched" in run.stdout, run.stdout + run.stderr
+    assert int(fetched(host)[0]) == int(before[0]) + 15

@@ -295,3 +295,61 @@ module ActionMailer
     end
   end
 end
+
+# STAND-INS for Mastodon's Account and User models, reduced to what a script finds an owner
+# with: Account.find_local(username) (a local account: domain NULL; Mastodon compares the
+# username without case, as here) and User.find_by(account_id:).
+class Account < MastodonDouble::StandInRecord
+  stand_in_table 'accounts', %w[id username domain]
+
+  def self.find_local(username)
+    row = psql("SELECT row_to_json(r) FROM (SELECT id, username, domain FROM accounts " \
+               "WHERE lower(username) = lower(:'u') AND domain IS NULL ORDER BY id LIMIT 1) r", 'u' => username.to_s)
+    row.strip.empty? ? nil : instantiate(JSON.parse(row.strip))
+  end
+end
+
+class User < MastodonDouble::StandInRecord
+  stand_in_table 'users', %w[id account_id email]
+end
+
+# STAND-INS for Doorkeeper's OAuth models as Mastodon uses them (tables oauth_applications and
+# oauth_access_tokens): an application gets a generated uid and secret, an access token a
+# generated token (Doorkeeper writes it on create; Mastodon keeps tokens as they are);
+# AccessToken#revoke sets revoked_at. The double's web process (exe/puma) checks tokens and
+# their scopes against these tables.
+module Doorkeeper
+  class Application < MastodonDouble::StandInRecord
+    stand_in_table 'oauth_applications', %w[id name uid secret redirect_uri scopes]
+
+    def save!
+      require 'securerandom'
+      self[:uid] ||= SecureRandom.urlsafe_base64(32)
+      self[:secret] ||= SecureRandom.urlsafe_base64(32)
+      super
+    end
+
+    private
+
+    def validation_problems
+      problems = []
+      problems << "Name can't be blank" if self[:name].to_s.strip.empty?
+      problems << "Redirect URI can't be blank" if self[:redirect_uri].to_s.strip.empty?
+      problems
+    end
+  end
+
+  class AccessToken < MastodonDouble::StandInRecord
+    stand_in_table 'oauth_access_tokens', %w[id token application_id resource_owner_id scopes revoked_at]
+
+    def save!
+      require 'securerandom'
+      self[:token] ||= SecureRandom.urlsafe_base64(32)
+      super
+    end
+
+    def revoke
+      update!(revoked_at: Time.now.utc.strftime('%Y-%m-%d %H:%M:%S'))
+    end
+  end
+end
