@@ -105,14 +105,9 @@ NESTED = st.recursive(
 def _floats_in(value):
     if isinstance(value, float):
         yield value
-    elif isinstance(value, list):
-        for element in value:
-            for number in _floats_in(element):
-                yield number
-    elif isinstance(value, dict):
-        for element in value.values():
-            for number in _floats_in(element):
-                yield number
+    elif isinstance(value, (list, dict)):
+        for element in (value.values() if isinstance(value, dict) else value):
+            yield from _floats_in(element)
 
 
 @FAST
