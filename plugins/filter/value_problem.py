@@ -29,12 +29,14 @@ options:
         C(s3_bucket_name) (Amazon S3's bucket naming rule), C(r2_bucket_name) (Cloudflare R2's
         stricter one - no dots), C(cloudflared_tunnel_args) (a list of cloudflared flags that
         can go between C(tunnel) and C(run), as C(cloudflare_tunnel_extra_args) does),
-        C(cloudflared_version) (the output of C(cloudflared --version), a release the roles run).
+        C(cloudflared_version) (the output of C(cloudflared --version), a release the roles run),
+        C(finite) (no float NaN or infinity anywhere in the value, lists and mappings included;
+        the roles check their number, list and mapping variables with it first).
     type: str
     default: domain_name
     choices: [domain_name, wildcard_domain_name, service, tunnel_name, account_id, s3_bucket_name,
               r2_bucket_name, cloudflared_tunnel_args,
-              cloudflared_version]
+              cloudflared_version, finite]
 author:
   - selfhost.mastodon developers (@selfhost-mastodon)
 """
@@ -62,6 +64,7 @@ from ansible_collections.selfhost.mastodon.plugins.module_utils._cloudflared_fla
 from ansible_collections.selfhost.mastodon.plugins.module_utils._validate import (
     account_id_problem,
     domain_name_problem,
+    finite_problem,
     s3_bucket_name_problem,
     service_problem,
     tunnel_name_problem,
@@ -82,6 +85,7 @@ CHECKS = {
     'r2_bucket_name': r2_bucket_name_problem,
     'cloudflared_tunnel_args': tunnel_args_problem,
     'cloudflared_version': cloudflared_version_problem,
+    'finite': finite_problem,
 }
 
 

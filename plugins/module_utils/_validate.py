@@ -284,6 +284,24 @@ def to_number(value, integer=True):
     return value, None
 
 
+def finite_problem(value):
+    """Why ``value`` holds a number that is not finite, or None.
+
+    NaN and the infinities (YAML ``.nan``, ``.inf``, ``-.inf``, ``1.0e+999``) are refused
+    anywhere in the value, lists and mappings included: ``int()`` of an infinity raises an
+    error that names no variable (ansible-core's own int check and the ``int`` filter alike),
+    and a NaN compares false with every bound, so a range check alone lets it through. Text
+    is left to the other checks (``number_problem`` refuses ``inf`` and ``nan`` written as
+    text, and Jinja's ``int`` reads them as 0 without an error)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else 'must be a finite number (not .inf, -.inf or .nan)'
+    if isinstance(value, (list, tuple)):
+        return next((problem for problem in map(finite_problem, value) if problem), None)
+    if isinstance(value, dict):
+        return next((problem for problem in map(finite_problem, value.values()) if problem), None)
+    return None
+
+
 def number_problem(value, minimum=None, maximum=None, integer=True):
     """Why ``value`` is not a finite number within [minimum, maximum], or None."""
     number, problem = to_number(value, integer=integer)

@@ -106,8 +106,11 @@ def task_results(stdout):
 
 
 def run_validate(hosts, inventory, home, *args, env=None, timeout=600):
-    """validate_only.yml in check mode over *hosts* (written to *inventory*): the process."""
-    inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
+    """validate_only.yml in check mode over *hosts* (written to *inventory*): the process.
+
+    Written as YAML, as a user's inventory is: a float NaN or infinity stays one (.nan, .inf),
+    where JSON's NaN and Infinity would reach Ansible as text."""
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     return ansible_playbook(PLAYBOOK, "--check", *args, inventory=inventory, timeout=timeout,
                             env=dict({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
                                       "HOME": str(home)}, **(env or {})))
@@ -126,7 +129,7 @@ def outcomes(tmp_path_factory):
     runs["accepted"] = {"accepted_" + role: host_vars(role, {}, tmp, private) for role in ROLES}
     results = {}
     for run, hosts in runs.items():
-        proc = run_validate(hosts, tmp / ("inventory-%s.json" % run), tmp, "--forks", "10",
+        proc = run_validate(hosts, tmp / ("inventory-%s.yml" % run), tmp, "--forks", "10",
                             env={"SSH_AUTH_SOCK": None}, timeout=900)
         facts = {host: {"failed": False, "msgs": [], "accepted": False, "changed": False} for host in hosts}
         for host, result, item in task_results(proc.stdout):
@@ -171,7 +174,7 @@ def test_deprecated_admin_names_are_still_read_and_warned_about(tmp_path):
     hosts = {"alias_good": dict(stack, mastodon_stack_admin_email="owner@example.org",
                                 mastodon_stack_admin_username="me"),
              "alias_bad": dict(stack, mastodon_stack_admin_email="owner.example.org")}
-    proc = run_validate(hosts, tmp_path / "inventory-alias.json", tmp_path)
+    proc = run_validate(hosts, tmp_path / "inventory-alias.yml", tmp_path)
     msgs = {host: [] for host in hosts}
     for host, _result, item in task_results(proc.stdout):
         msgs[host].append((bool(item.get("failed")), str(item.get("msg", ""))))
@@ -194,7 +197,7 @@ def test_short_retention_is_kept_only_with_the_override_and_a_warning(tmp_path):
     hosts = {"short_allowed": dict(stack, mastodon_stack_media_cache_retention_days=7,
                                    mastodon_stack_retention_allow_short=True),
              "defaults": dict(stack)}
-    proc = run_validate(hosts, tmp_path / "inventory-retention.json", tmp_path)
+    proc = run_validate(hosts, tmp_path / "inventory-retention.yml", tmp_path)
     msgs = {host: [] for host in hosts}
     for host, _result, item in task_results(proc.stdout):
         msgs[host].append((bool(item.get("failed")), str(item.get("msg", ""))))

@@ -18,8 +18,9 @@ ROLE = ROOT / "roles" / "mastodon_stack"
 
 # The role's apt list before the split (one laptop): these base packages, then
 # mastodon_stack_packages, the Ruby build or system packages and the distribution's PostgreSQL.
+# nftables came later, for the loopback guard (mastodon_stack_loopback_guard, on by default).
 BEFORE_SPLIT_BASE = ["acl", "ca-certificates", "curl", "git", "gnupg", "lsb-release", "nginx",
-                     "python3-psycopg2", "redis-server", "redis-tools", "libjemalloc2"]
+                     "python3-psycopg2", "redis-server", "redis-tools", "libjemalloc2", "nftables"]
 
 
 def package_lists(tmp_path, inventory, extra=()):
@@ -69,11 +70,11 @@ def test_several_hosts_get_the_packages_of_their_parts(tmp_path, role_vars):
         "mastodon_sidekiq": {"hosts": {"web1": {}}},
     }}}
     lists = package_lists(tmp_path, inventory, ["-e", "mastodon_stack_pgbouncer_enabled=true"])
-    app_only = {"nginx", "git", "libjemalloc2", "ruby", "ruby-dev", "build-essential", "ffmpeg"}
+    app_only = {"nginx", "git", "libjemalloc2", "ruby", "ruby-dev", "build-essential", "ffmpeg", "nftables"}
     assert {"postgresql", "postgresql-contrib", "pgbouncer", "python3-psycopg2"} <= lists["nas"]
     assert not lists["nas"] & (app_only | {"redis-server"}), lists["nas"] & (app_only | {"redis-server"})
     assert {"redis-server", "redis-tools"} <= lists["cache"]
     assert not lists["cache"] & (app_only | {"postgresql", "pgbouncer"}), lists["cache"]
-    assert {"nginx", "postgresql-client", "redis-tools"} <= lists["web1"]
+    assert {"nginx", "postgresql-client", "redis-tools", "nftables"} <= lists["web1"]
     assert set(defaults["mastodon_stack_packages"]) <= lists["web1"]
     assert not lists["web1"] & {"postgresql", "pgbouncer", "redis-server"}, lists["web1"]

@@ -10,9 +10,10 @@ oracle written independently of the checks says (a port 1-65535 no other service
 line of text, a folder no role may own never owned, a calendar systemd-analyze accepts).
 
 Values that hold "{" or "%" are left out: an inventory value is a template, so those are
-template syntax, not values. A float infinity in an integer variable is left out as well:
-ansible-core's own argument spec check refuses it, before any change, but with "cannot convert
-Infinity to integer" and no variable name (an ansible-core limit, see the changelog fragment).
+template syntax, not values. Float NaN and infinities are drawn too (the inventory is written as
+YAML, so they reach Ansible as floats, not as JSON's NaN/Infinity text): the number options have
+type raw in the argument specs, so the roles' own first check names them (ansible-core's int
+check would stop on .inf with "cannot convert Infinity to integer" and no name).
 """
 import json
 import math
@@ -22,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -55,12 +57,13 @@ TEXT = st.lists(st.one_of(st.characters(blacklist_characters="{}%#", blacklist_c
                           TRICKY), max_size=12).map("".join)
 PORTS = st.one_of(st.integers(-5, 70000), st.sampled_from(
     [22, 443, 3000, 4000, 5432, 6379, 20241, True, False, "443", "22\n", "8080", "yes", 1.5, 80.0,
-     float("nan")]))
+     float("nan"), float("inf"), float("-inf"), "inf"]))
 PART = st.sampled_from(["etc", "var", "usr", "root", "home", "admin", "backups", "mastodon", "log",
                         "lib", "..", ".", "", "a b", "x\n", "secrets.env", "proc", "ssl"])
 PATHS = st.one_of(st.lists(PART, max_size=4).map(lambda parts: "/" + "/".join(parts)),
                   st.sampled_from(sorted(NEVER_OWNED)), TEXT)
-NUMBERS = st.one_of(st.integers(-10, 400), st.booleans(), st.sampled_from(["7", "7\n", "nan", "x", 2.5, 3.0]))
+NUMBERS = st.one_of(st.integers(-10, 400), st.booleans(), st.sampled_from(["7", "7\n", "nan", "x", 2.5, 3.0]),
+                    st.sampled_from([float("inf"), float("-inf"), float("nan"), float("1.0e+999")]))
 CALENDARS = st.one_of(st.sampled_from(["daily", "*-*-* 03:30:00", "*:0/5", "Sun *-*-* 05:10:00",
                                        "*-*-* 25:00:00", "every day", "*-*-* 03:30:00\n", "Mon..Fri 9:00",
                                        "", "hourly", "*-02-30 00:00:00"]),
@@ -162,8 +165,8 @@ def run_batch(tmp, batch):
         role, variable, _kind, _values = SUBJECTS[subject]
         hosts["h%02d" % index] = dict(BASE[role], case_role=role, ansible_connection="local",
                                       ansible_python_interpreter=sys.executable, **{variable: value})
-    inventory = Path(tmp) / "inventory.json"
-    inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
+    inventory = Path(tmp) / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     proc = ansible_playbook(PLAYBOOK, "--check", "--forks", "10", inventory=inventory, timeout=900,
                             env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "HOME": str(tmp),
                                  "SSH_AUTH_SOCK": None})

@@ -109,6 +109,55 @@ def test_streaming_websocket_upgrade_through_nginx(host):
     assert "mastodon-streaming TEST DOUBLE" in result.stdout
 
 
+# --- The loopback guard (mastodon_stack_loopback_guard, issue 25) -----------------------------
+# Another local account must not reach Puma or streaming past nginx (it could claim any visitor
+# address there with its own X-Forwarded-For); root, mastodon and nginx's www-data still can.
+# "nobody" stands for any other account of the laptop.
+GUARDED = {3000: "/health", 4000: "/api/v1/streaming/health"}
+
+
+def _as(host, user, url, *args):
+    return host.run("runuser -u %s -- curl -sS --max-time 5 -o /dev/null -w '%%{http_code}' %s %s"
+                    % (user, " ".join(args), url))
+
+
+@pytest.mark.parametrize("port", sorted(GUARDED))
+def test_another_local_account_cannot_reach_puma_or_streaming(host, port):
+    for address in ("127.0.0.1", host.run("hostname -I").stdout.split()[0]):
+        result = _as(host, "nobody", "http://%s:%d%s" % (address, port, GUARDED[port]),
+                     "-H 'X-Forwarded-For: 203.0.113.66'")
+        if address != "127.0.0.1":
+            # Puma and streaming listen on loopback only: nothing answers there anyway.
+            assert result.rc == 7, (address, result.rc, result.stderr)
+            continue
+        # Refused with a TCP reset (curl: could not connect, exit 7), not a timeout or a reply.
+        assert result.rc == 7, (port, result.rc, result.stdout, result.stderr)
+        assert result.stdout == "000"
+
+
+@pytest.mark.parametrize("user", ["root", "mastodon", "www-data"])
+@pytest.mark.parametrize("port", sorted(GUARDED))
+def test_root_mastodon_and_nginx_still_reach_puma_and_streaming(host, user, port):
+    result = _as(host, user, "http://127.0.0.1:%d%s" % (port, GUARDED[port]))
+    assert (result.rc, result.stdout) == (0, "200"), (user, port, result.stderr)
+
+
+@pytest.mark.parametrize("path", ["/health", "/api/v1/streaming/health"])
+def test_another_local_account_is_still_served_through_nginx(host, path):
+    result = _as(host, "nobody", "https://localhost" + path, "-k")
+    assert (result.rc, result.stdout) == (0, "200"), (path, result.stderr)
+
+
+def test_the_guard_is_its_own_table_and_survives_a_restart_of_nftables(host):
+    assert host.service("mastodon-loopback-guard.service").is_enabled
+    table = host.check_output("nft list table inet selfhost_mastodon_loopback")
+    assert "reject with tcp reset" in table and "dport { 3000, 4000 }" in table, table
+    # nftables.service's restart flushes the whole ruleset; the guard (PartOf) is loaded again.
+    host.run_expect([0], "systemctl restart nftables.service")
+    assert host.run("nft list table inet selfhost_mastodon_loopback").rc == 0
+    assert _as(host, "nobody", "http://127.0.0.1:3000/health").rc == 7
+
+
 def test_default_site_removed_and_config_valid(host):
     assert not host.file("/etc/nginx/sites-enabled/default").exists
     assert host.file("/etc/nginx/sites-enabled/mastodon").linked_to == "/etc/nginx/sites-available/mastodon"

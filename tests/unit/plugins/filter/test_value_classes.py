@@ -95,6 +95,39 @@ def test_numbers_are_finite_whole_and_in_range_or_refused(value, low, span):
         assert 'yes/no' in problem or 'number' in problem or 'between' in problem
 
 
+NESTED = st.recursive(
+    st.one_of(st.floats(), st.integers(), st.text(max_size=5), st.booleans(), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=3), inner, max_size=3)),
+    max_leaves=8)
+
+
+def _floats_in(value):
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, (list, dict)):
+        for element in (value.values() if isinstance(value, dict) else value):
+            yield from _floats_in(element)
+
+
+@FAST
+@given(NESTED)
+@example(float('inf'))
+@example([4000, float('-inf')])
+@example({'port': float('nan')})
+@example('inf')
+def test_finite_refuses_every_nan_or_infinity_anywhere_in_a_value(value):
+    """The roles' first check (value_problem 'finite'): any float NaN or infinity in the value,
+    at any depth, is refused; everything else (text included) is left to the other checks."""
+    problem = v.finite_problem(value)
+    has_non_finite = any(not math.isfinite(number) for number in _floats_in(value))
+    assert (problem is not None) == has_non_finite, (value, problem)
+    if problem:
+        assert 'finite' in problem
+        filtered = input_problems([{'name': 'my_number', 'value': value, 'kind': 'finite'}])
+        assert len(filtered) == 1 and filtered[0].startswith('my_number ')
+
+
 @FAST
 @given(NUMBERS)
 @example(True)
