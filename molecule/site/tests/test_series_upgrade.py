@@ -57,5 +57,6 @@ def test_the_upgrade_log_names_the_backup_taken_before_the_move(host):
 
 def test_the_pinned_runs_before_did_not_upgrade():
     runs = site_runs()
-    for _, _, _, text in runs[:2]:
+    for run in runs[:2]:
+        text = run[3]
         assert "Back up first (the upgrade guide's first step)" not in text

@@ -42,9 +42,9 @@ def test_a_newer_patch_is_a_warning_with_its_notes_and_security_from_the_tag_mes
 
 
 def test_security_in_the_tag_name_or_no_message_fetched():
-    _, result = status.release_check("v4.7.7", LS_REMOTE, message=lambda tag: None)
+    result = status.release_check("v4.7.7", LS_REMOTE, message=lambda tag: None)[1]
     assert "tag message not fetched" in result["line"]
-    _, result = status.release_check("v4.7.7", LS_REMOTE, message=lambda tag: "Mastodon v4.7.8")
+    result = status.release_check("v4.7.7", LS_REMOTE, message=lambda tag: "Mastodon v4.7.8")[1]
     assert "no security mention" in result["line"]
     tags = LS_REMOTE + ["8888888888888888888888888888888888888888\trefs/tags/v4.7.10-security"]
     values, result = status.release_check("v4.7.8", tags, pattern=r"^v(\d+)\.(\d+)\.(\d+)(?:-security)?$")
