@@ -262,6 +262,56 @@ def release_series(tag):
     return "%s.%s" % (numbers[0], numbers[1]) if len(numbers) >= 2 else ""
 
 
+# A series value of mastodon_stack_version: MAJOR.MINOR, with or without a leading v ("4.7",
+# "v4.7"). "4", "4.7." and "4.x" are not series (validate.yml refuses them).
+SERIES = re.compile(r"^v?(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\Z")
+
+
+def is_release_series(value):
+    """True for a series value of mastodon_stack_version ('4.7' or 'v4.7')."""
+    return isinstance(value, str) and SERIES.match(value) is not None
+
+
+def resolve_release(tags, wanted, pattern=r"^v(\d+)\.(\d+)\.(\d+)$", installed=""):
+    """The release tag mastodon_stack_version means, from the repository's tags (lines of
+    `git ls-remote --tags` accepted): a series ('4.7', 'v4.7') is its newest tag matching
+    pattern (never a pre-release such as v4.7.0-rc.1, which the pattern does not match, never
+    another series); 'latest' the newest tag of the installed series when one runs, else the
+    newest of all; anything else is an exact tag and stays as it is. '' when no tag fits."""
+    wanted = str(wanted or "").strip()
+    if is_release_series(wanted):
+        return newest_release(tags, pattern, wanted.lstrip("v"))
+    if wanted == "latest":
+        return newest_release(tags, pattern, release_series(installed) or None)
+    return wanted
+
+
+def releases_between(tags, running, target, pattern=r"^v(\d+)\.(\d+)\.(\d+)$"):
+    """The release tags an upgrade from running to target crosses: every tag matching pattern
+    with running < tag <= target, oldest first, and target itself (also when the pattern does
+    not match it, as for a pinned pre-release). Used to print each one's release notes."""
+    if not upstream_version(target):
+        return [target] if target else []
+    regex = re.compile(pattern)
+    found = {}
+    for raw in tags or []:
+        tag = re.sub(r"^.*refs/tags/", "", str(raw).strip())
+        tag = re.sub(r"\^\{\}$", "", tag)
+        match = regex.match(tag)
+        if not match:
+            continue
+        key = tuple(int(g) for g in match.groups()[:3])
+        if upstream_version(running) and _compare(".".join(map(str, key)), running) <= 0:
+            continue
+        if _compare(".".join(map(str, key)), target) > 0:
+            continue
+        found[tag] = key
+    chosen = sorted(found, key=lambda t: found[t])
+    if target and target not in chosen:
+        chosen.append(target)
+    return chosen
+
+
 def upgrade_steps(steps, running, target, search_enabled=False):
     """The release-specific upgrade steps to run when moving from running to target: those of
     every release R with running < R <= target, in version order (the order of the list for
@@ -325,6 +375,8 @@ class FilterModule(object):
             "corepack_source": corepack_source,
             "newest_release": newest_release,
             "release_series": release_series,
+            "resolve_release": resolve_release,
+            "releases_between": releases_between,
             "dotenv_quote": dotenv_quote,
             "release_env_secrets": release_env_secrets,
             "upgrade_steps": upgrade_steps,

@@ -2,6 +2,7 @@
 edge (TEST STAND-IN for Cloudflare) with two connectors on one tunnel, keeps answering with a
 connector or a whole web host stopped, Sidekiq works off jobs through the remote Redis, the
 database and Redis are reachable from the app hosts only, and no secret is in the output."""
+import re
 import subprocess
 
 import pytest
@@ -130,3 +131,15 @@ def test_the_site_keeps_answering_with_a_web_host_down(emulator):
     assert wait_for(lambda: web2 not in connectors(emulator), timeout=30), connectors(emulator)
     statuses = [visit(emulator, "/health")[0] for dummy in range(10)]
     assert statuses == [200] * 10
+
+
+def test_the_connectors_restart_in_turn_on_a_new_cloudflared():
+    """Issue 27: a new cloudflared binary restarts each connector (cloudflared-restart.path),
+    never both at once: the first connector host by name at once, the next one
+    cloudflare_tunnel_upgrade_restart_spacing (120 s) later, so the tunnel keeps a connector."""
+    waits = {}
+    for web in WEBS:
+        assert shell(web, "systemctl is-active cloudflared-restart.path").stdout.strip() == "active", web
+        unit = shell(web, "cat /etc/systemd/system/cloudflared-restart.service").stdout
+        waits[web] = int(re.search(r"^ExecStartPre=/bin/sleep (\d+)$", unit, re.M).group(1))
+    assert sorted(waits.values()) == [0, 120], waits

@@ -351,3 +351,76 @@ def test_otp_secret_is_written_only_for_releases_that_read_it(release, written):
     names = rel.release_env_secrets(SECRET_NAMES, release)
     assert ("OTP_SECRET" in names) is written
     assert [n for n in names if n != "OTP_SECRET"] == ["SECRET_KEY_BASE", "VAPID_PRIVATE_KEY", "VAPID_PUBLIC_KEY"]
+
+
+# --- release series (mastodon_stack_version: "4.7") ------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+STABLE = r"^v(\d+)\.(\d+)\.(\d+)$"
+DOUBLE = r"^v(\d+)\.(\d+)\.(\d+)-double$"
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("4.7", True), ("v4.7", True), ("4.10", True), ("5.0", True),
+    ("4", False), ("4.7.", False), ("4.x", False), ("v4.7.7", False), ("latest", False), ("", False),
+    ("4.7\n", False), (" 4.7", False), ("04.7", False), ("4..7", False), ("V4.7", False), (4.7, False),
+])
+def test_is_release_series(value, ok):
+    assert rel.is_release_series(value) is ok
+
+
+def test_resolve_release_series_latest_and_pin():
+    assert rel.resolve_release(TAGS, "4.7") == "v4.7.10"
+    assert rel.resolve_release(TAGS, "v4.6") == "v4.6.9"
+    # Only pre-releases in 4.8 and 4.10: nothing stable to take.
+    assert rel.resolve_release(TAGS, "4.8") == ""
+    assert rel.resolve_release(TAGS, "4.10") == ""
+    assert rel.resolve_release(TAGS, "latest") == "v4.7.10"
+    assert rel.resolve_release(TAGS, "latest", installed="v4.6.6") == "v4.6.9"
+    # An exact tag pins, whatever the repository holds.
+    assert rel.resolve_release(TAGS, "v4.7.4") == "v4.7.4"
+    assert rel.resolve_release(TAGS, "v4.8.0-alpha.1") == "v4.8.0-alpha.1"
+
+
+def test_resolve_release_with_the_double_ignores_its_pre_release():
+    double = ["a\trefs/tags/v4.9.0-double", "a\trefs/tags/v4.9.1-double", "a\trefs/tags/v4.9.2-rc.1-double",
+              "a\trefs/tags/v4.10.0-double"]
+    assert rel.resolve_release(double, "4.9", DOUBLE) == "v4.9.1-double"
+    assert rel.resolve_release(double, "v4.10", DOUBLE) == "v4.10.0-double"
+
+
+def test_releases_between():
+    tags = ["v4.7.4", "v4.7.5", "v4.7.6^{}", "a\trefs/tags/v4.7.6", "v4.7.7", "v4.7.8-rc.1", "v4.8.0", "v4.6.9"]
+    assert rel.releases_between(tags, "v4.7.4", "v4.7.7") == ["v4.7.5", "v4.7.6", "v4.7.7"]
+    assert rel.releases_between(tags, "v4.6.9", "v4.7.5") == ["v4.7.4", "v4.7.5"]
+    # A pinned pre-release is still listed (its notes are the ones to read).
+    assert rel.releases_between(tags, "v4.7.7", "v4.7.8-rc.1") == ["v4.7.8-rc.1"]
+    assert rel.releases_between(tags, "v4.7.7", "v4.7.7") == ["v4.7.7"]
+    assert rel.releases_between(["v4.9.1-double"], "v4.9.0-double", "v4.9.1-double", DOUBLE) == ["v4.9.1-double"]
+
+
+_numbers = hst.integers(min_value=0, max_value=30)
+_tag = hst.builds(lambda a, b, c, suffix: "v%d.%d.%d%s" % (a, b, c, suffix),
+                  hst.integers(min_value=3, max_value=5), hst.integers(min_value=0, max_value=12), _numbers,
+                  hst.sampled_from(["", "", "", "-rc.1", "-alpha.2", "-beta1", "rc2"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(tags=hst.lists(_tag, max_size=25), major=hst.integers(min_value=3, max_value=5),
+       minor=hst.integers(min_value=0, max_value=12), prefix=hst.sampled_from(["", "v"]),
+       ls_remote=hst.booleans())
+def test_series_resolves_to_the_newest_stable_tag_of_that_series(tags, major, minor, prefix, ls_remote):
+    """Whatever the repository holds: the answer is a stable tag of the asked series, no stable
+    tag of that series is newer, and '' only when the series has no stable tag at all."""
+    lines = ["0123abcd\trefs/tags/" + t for t in tags] if ls_remote else tags
+    got = rel.resolve_release(lines, "%s%d.%d" % (prefix, major, minor))
+    stable = [t for t in tags if re.match(STABLE, t) and rel.release_series(t) == "%d.%d" % (major, minor)]
+    if not stable:
+        assert got == ""
+        return
+    assert got in stable
+    assert re.match(STABLE, got), "a pre-release was chosen: %s" % got
+    assert rel.release_series(got) == "%d.%d" % (major, minor)
+    assert all(rel._compare(t, got) <= 0 for t in stable)
