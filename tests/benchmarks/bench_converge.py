@@ -113,13 +113,13 @@ def main():
     first = recap(out)
     first_s = int(first_site.group(1)) if first_site else None
     inventories = {"docker exec": "inventories/demo", "ssh": ssh_inventory()}
-    noops = []  # (connection, seconds, recap, output)
+    noops = []  # {"connection", "took", "recap", "output"}
     for turn in range(args.repeat):
         for connection, inventory in inventories.items():
             print(f"bench-converge: no-op run {turn + 1} of site.yml over {connection} "
                   "(expected to change nothing)", flush=True)
             took, output = run(["ansible-playbook", "-i", inventory, "playbooks/site.yml"], log)
-            noops.append((connection, took, recap(output), output))
+            noops.append({"connection": connection, "took": took, "recap": recap(output), "output": output})
     if not args.keep:
         run(demo + ["down"], log)
 
@@ -130,27 +130,27 @@ def main():
     print(f"{'run':<26}{'wall s':>8}{'tasks':>8}{'ok':>6}{'changed':>9}{'skipped':>9}")
     print(f"{'first converge':<26}{first_s if first_s is not None else '?':>8}{tasks(first):>8}"
           f"{first['ok']:>6}{first['changed']:>9}{first['skipped']:>9}")
-    for connection, took, r, _ in noops:
-        label = f"no-op ({connection})"
-        print(f"{label:<26}{took:>8.0f}{tasks(r):>8}{r['ok']:>6}{r['changed']:>9}{r['skipped']:>9}")
+    for noop in noops:
+        label, r = f"no-op ({noop['connection']})", noop["recap"]
+        print(f"{label:<26}{noop['took']:>8.0f}{tasks(r):>8}{r['ok']:>6}{r['changed']:>9}{r['skipped']:>9}")
     if first_s:
         for connection in inventories:
-            best = min(took for c, took, _, _ in noops if c == connection)
+            best = min(n["took"] for n in noops if n["connection"] == connection)
             print(f"ratio no-op ({connection}, best) / first: {best / first_s:.2f}")
     with open("/proc/loadavg", encoding="utf-8") as handle:
         print(f"load average at the end: {' '.join(handle.read().split()[:3])}")
     for connection in inventories:
-        output = next(o for c, _, _, o in noops if c == connection)
+        output = next(n["output"] for n in noops if n["connection"] == connection)
         slowest = re.findall(r"^(\S.*?) -{2,} (\d+\.\d+)s$", output, re.M)
         if slowest:
             print(f"slowest tasks of the first no-op run over {connection}:")
             for name, secs in slowest[:8]:
                 print(f"  {float(secs):6.2f} s  {name}")
     print(f"log: {log}")
-    bad = [(c, r) for c, _, r, _ in noops if r["changed"] or r["failed"]]
+    bad = [n for n in noops if n["recap"]["changed"] or n["recap"]["failed"]]
     if bad:
         sys.exit("bench-converge: a re-run was not a no-op: " + ", ".join(
-            f"{c} changed={r['changed']} failed={r['failed']}" for c, r in bad))
+            f"{n['connection']} changed={n['recap']['changed']} failed={n['recap']['failed']}" for n in bad))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ file's tasks get the include's tags through `apply`, which test_includes_pass_th
 checks in the task files.
 """
 import re
+from collections import namedtuple
 
 import pytest
 import yaml
@@ -18,12 +19,13 @@ SITE = ROOT / "playbooks" / "site.yml"
 ROLES = ("base_os", "selfsigned_tls", "mastodon_stack", "mastodon_ops", "cloudflare_tunnel")
 PHASED = ("base_os", "mastodon_stack", "mastodon_ops")
 LINE = re.compile(r"^\s{6}(?:selfhost\.mastodon\.(?P<role>\w+) : )?(?P<name>.*?)\tTAGS: \[(?P<tags>[^\]]*)\]$")
+Task = namedtuple("Task", "role name tags")
 ZONE_CHECK = "Check the hostname's zone at Cloudflare before anything changes"
 CHECKS = "Check every role's variables before any role runs"
 
 
 def listed(*args):
-    """The tasks site.yml would run with *args*: (role or None, name, tags) per task."""
+    """The tasks site.yml would run with *args*: Task(role or None, name, tags) per task."""
     run = ansible_playbook(SITE, "--list-tasks", *args, inventory="inventories/example", timeout=300)
     assert run.returncode == 0, run.output[-3000:]
     tasks = []
@@ -31,14 +33,14 @@ def listed(*args):
         match = LINE.match(line)
         if match:
             tags = {t.strip() for t in match["tags"].split(",") if t.strip()}
-            tasks.append((match["role"], match["name"], tags))
+            tasks.append(Task(match["role"], match["name"], tags))
     assert tasks, run.output[-3000:]
     return tasks
 
 
 def roles_with_work(tasks):
     """The roles of which a task other than the always ones (checks, facts) is selected."""
-    return {role for role, _, tags in tasks if role and "always" not in tags}
+    return {t.role for t in tasks if t.role and "always" not in t.tags}
 
 
 @pytest.fixture(scope="module")
@@ -47,65 +49,65 @@ def everything():
 
 
 def test_every_role_task_carries_its_role_and_a_phase(everything):
-    roles = {role for role, _, _ in everything if role}
+    roles = {t.role for t in everything if t.role}
     assert roles == set(ROLES)
-    for role, name, tags in everything:
-        if not role:
+    for task in everything:
+        if not task.role:
             continue
-        assert role in tags, (role, name, tags)
-        if role in PHASED and "always" not in tags:
-            assert tags & {t for t in tags if t.startswith(role + "_")}, (role, name, tags)
+        assert task.role in task.tags, task
+        if task.role in PHASED and "always" not in task.tags:
+            assert [tag for tag in task.tags if tag.startswith(task.role + "_")], task
 
 
 def test_tags_select_one_role(everything):
     only = listed("--tags", "mastodon_stack")
     assert roles_with_work(only) == {"mastodon_stack"}
-    stack = [(r, n) for r, n, _ in everything if r == "mastodon_stack"]
-    assert [(r, n) for r, n, _ in only if r == "mastodon_stack"] == stack
+    stack = [(t.role, t.name) for t in everything if t.role == "mastodon_stack"]
+    assert [(t.role, t.name) for t in only if t.role == "mastodon_stack"] == stack
     # The other roles' input checks still run (tagged always); their work does not.
-    assert ("base_os", "Check the inputs before changing anything") in [(r, n) for r, n, _ in only]
-    assert not [n for r, n, _ in only if r == "base_os" and "firewall" in n.lower()]
+    assert ("base_os", "Check the inputs before changing anything") in [(t.role, t.name) for t in only]
+    assert not [t for t in only if t.role == "base_os" and "firewall" in t.name.lower()]
     # The R2 bucket, whose settings mastodon_stack writes, comes with it.
-    assert "Create the R2 bucket for Mastodon's media (cloudflare_tunnel_r2_bucket)" in [n for _, n, _ in only]
+    assert "Create the R2 bucket for Mastodon's media (cloudflare_tunnel_r2_bucket)" in [t.name for t in only]
 
 
 def test_skip_tags_leaves_a_role_out_entirely(everything):
     without = listed("--skip-tags", "base_os")
-    assert not [n for r, n, _ in without if r == "base_os"]  # its checks too
+    assert not [t for t in without if t.role == "base_os"]  # its checks too
     assert roles_with_work(without) == set(ROLES) - {"base_os"}
-    assert len(without) == len(everything) - len([1 for r, _, _ in everything if r == "base_os"])
+    assert len(without) == len(everything) - len([t for t in everything if t.role == "base_os"])
 
 
 def test_a_phase_tag_selects_that_phase_and_what_it_reads():
     firewall = listed("--tags", "base_os_firewall")
-    names = {n for r, n, _ in firewall if r == "base_os"}
+    names = {t.name for t in firewall if t.role == "base_os"}
     assert "Tell whether the machine is a container" in names  # a fact every phase reads
     assert any("firewall table" in n for n in names)  # the shared read, tagged with each phase
     assert roles_with_work(firewall) == {"base_os"}
-    for _, name, tags in firewall:
-        assert tags & {"always", "base_os_firewall"}, name
-    assert not [n for r, n, _ in firewall if r == "base_os" and "sshd" in n.lower() and "firewall" not in n.lower()]
+    for task in firewall:
+        assert task.tags & {"always", "base_os_firewall"}, task.name
+    assert not [t for t in firewall if t.role == "base_os" and "sshd" in t.name.lower() and "firewall" not in t.name.lower()]
 
     relays = listed("--tags", "mastodon_stack_relays")
     assert roles_with_work(relays) == {"mastodon_stack"}
-    work = [n for r, n, t in relays if r == "mastodon_stack" and "always" not in t]
-    assert work and all("mastodon_stack_relays" in t for r, _, t in relays if r == "mastodon_stack" and "always" not in t)
-    assert not [n for n in work if "nginx" in n.lower()]
+    work = [t for t in relays if t.role == "mastodon_stack" and "always" not in t.tags]
+    assert work and all("mastodon_stack_relays" in t.tags for t in work)
+    assert not [t for t in work if "nginx" in t.name.lower()]
 
 
 def test_skip_a_phase_keeps_the_rest(everything):
     without = listed("--skip-tags", "mastodon_stack_nginx")
-    gone = {(r, n) for r, n, _ in everything} - {(r, n) for r, n, _ in without}
-    assert gone and all(r == "mastodon_stack" for r, _ in gone)
-    assert all("nginx" in n.lower() or "site" in n.lower() for _, n in gone), gone
+    gone = {(t.role, t.name) for t in everything} - {(t.role, t.name) for t in without}
+    assert gone and all(role == "mastodon_stack" for role, name in gone)
+    assert all("nginx" in name.lower() or "site" in name.lower() for role, name in gone), gone
     assert roles_with_work(without) == set(ROLES)
 
 
 def test_the_cloudflare_zone_check_keeps_its_tag(everything):
-    assert ZONE_CHECK in [n for _, n, _ in everything]
-    assert ZONE_CHECK not in [n for _, n, _ in listed("--skip-tags", "selfhost_cloudflare_zone")]
+    assert ZONE_CHECK in [t.name for t in everything]
+    assert ZONE_CHECK not in [t.name for t in listed("--skip-tags", "selfhost_cloudflare_zone")]
     zone = listed("--tags", "selfhost_cloudflare_zone")
-    assert ZONE_CHECK in [n for _, n, _ in zone] and CHECKS in [n for _, n, _ in zone]
+    assert ZONE_CHECK in [t.name for t in zone] and CHECKS in [t.name for t in zone]
     assert not roles_with_work(zone)
 
 
