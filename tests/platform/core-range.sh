@@ -54,7 +54,8 @@ check_one() {  # check_one NAME PYTHON CORE-SPEC
   mkdir -p "$build/collections/ansible_collections/selfhost"
   ln -sfn ../../../.. "$build/collections/ansible_collections/selfhost/mastodon"
   export ANSIBLE_COLLECTIONS_PATH="$build/collections:$extra" ANSIBLE_NOCOLOR=1
-  "$dir/bin/ansible" --version | head -1
+  local version; version=$("$dir/bin/ansible" --version)
+  echo "${version%%$'\n'*}"
   local pb
   for pb in playbooks/*.yml; do
     "$dir/bin/ansible-playbook" --syntax-check -i localhost, "$pb" >"$build/core-$name.log" 2>&1 ||
