@@ -13,11 +13,13 @@
 #   make scenario S=base_os [D=ubuntu2404]   one scenario on one distro (debian13 debian12 ubuntu2404)
 #   make images [REBUILD=1]          (re)build the local base images (debian13 debian12 ubuntu2404)
 #   make build                       the collection tarball (ansible-galaxy collection build; no Docker)
+#   make core-range                  controller side (syntax, argument specs, plugin docs, units) on the
+#                                    oldest supported ansible-core (2.19.0) and the newest (Python 3.12+)
 SHELL := /bin/bash
 RUN := tests/platform/run-tests.sh
 D ?= debian13
 
-.PHONY: test test-all setup venv bench bench-converge bench-flood bench-fetcher units controller integration lint sanity molecule scenario images build demo demo-clean clean help
+.PHONY: test test-all setup venv bench bench-converge bench-flood bench-fetcher units controller integration lint sanity molecule scenario images build core-range demo demo-clean clean help
 
 help:
 	@grep '^#   make' Makefile | sed 's/^# //'
@@ -73,6 +75,9 @@ images:
 build:
 	@$(RUN) venv >/dev/null && mkdir -p .build/dist && \
 	  .venv/bin/ansible-galaxy collection build --force --output-path .build/dist .
+
+core-range:
+	@$(RUN) venv >/dev/null && bash tests/platform/core-range.sh
 
 demo:
 	@$(RUN) setup && SELFHOST_DISTRO=$(D) bash tests/platform/demo.sh up
