@@ -69,3 +69,38 @@ def test_deploy_requirements_are_a_subset_of_the_tested_ones():
     assert not differing, f"requirements.txt pins that requirements-dev.txt does not test: {differing}"
     for tool in ("molecule", "ansible-lint", "pytest", "moto"):
         assert tool not in deploy, f"{tool} is a test tool, not needed to deploy"
+
+
+FIRST_RELEASE = "0.1.0"
+NOT_IN_A_FIRST_RELEASE = ("breaking_changes", "deprecated_features", "removed_features")
+
+
+def test_the_first_release_is_cut_with_a_summary_and_nothing_breaking():
+    # Cut with antsibull-changelog (docs/development.md, "Releasing"): changelogs/changelog.yaml
+    # and CHANGELOG.rst. A first release breaks, deprecates and removes nothing: there was
+    # nothing released before it.
+    releases = yaml.safe_load((ROOT / "changelogs" / "changelog.yaml").read_text(encoding="utf-8"))["releases"]
+    assert FIRST_RELEASE in releases, sorted(releases)
+    changes = releases[FIRST_RELEASE]["changes"]
+    assert len(changes.get("release_summary", "")) > 100
+    assert changes.get("minor_changes")
+    for section in NOT_IN_A_FIRST_RELEASE:
+        assert section not in changes, f"{section} in the first release: {changes[section]}"
+    text = (ROOT / "CHANGELOG.rst").read_text(encoding="utf-8")
+    assert f"v{FIRST_RELEASE}" in text and "Release Summary" in text
+
+
+def test_fragments_still_to_join_the_first_release_break_nothing():
+    # While galaxy.yml says 0.1.0, the release is cut again after each merge (the fragments
+    # waiting in changelogs/fragments join it): they must fit a first release too.
+    if str(GALAXY["version"]) != FIRST_RELEASE:
+        pytest.skip("galaxy.yml is past the first release")  # pragma: no cover
+    for fragment in sorted((ROOT / "changelogs" / "fragments").glob("*.y*ml")):
+        sections = yaml.safe_load(fragment.read_text(encoding="utf-8")) or {}
+        assert not set(sections) & set(NOT_IN_A_FIRST_RELEASE), fragment.name
+
+
+def test_the_changelog_lints():
+    result = subprocess.run([str(BIN / "antsibull-changelog"), "lint"], cwd=ROOT, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
