@@ -47,7 +47,7 @@ def test_only_root_mastodon_and_nginx_may_open_puma_and_streaming(tmp_path):
     assert "selfhost_filter" not in " ".join(found)
     assert found[2] == f"table {table} {{ chain output {{ type filter hook output priority filter"
     assert found[3] == "policy accept"
-    first = 'oif "lo" tcp dport { 3000, 4000 } tcp flags & (syn | ack) == syn'
+    first = 'oif "lo" tcp dport { 443, 3000, 4000 } tcp flags & (syn | ack) == syn'
     assert found[4] == first + " meta skuid { root, mastodon, www-data } accept", found
     assert found[5] == first + " counter reject with tcp reset", found
     assert found[6:] == ["}", "}"], found
@@ -58,14 +58,15 @@ def test_only_root_mastodon_and_nginx_may_open_puma_and_streaming(tmp_path):
 
 def test_the_configured_ports_and_user_are_the_ones_guarded(tmp_path):
     unit = render(tmp_path, "custom.service", mastodon_stack_web_port=3100,
-                  mastodon_stack_streaming_ports=[4002, 4001, "4003"], mastodon_stack_user="masto")
+                  mastodon_stack_streaming_ports=[4002, 4001, "4003"], mastodon_stack_user="masto",
+                  mastodon_stack_nginx_listen=["127.0.0.1:8443", "[::1]:8443"])
     found = rules(unit)
     guarded = [rule for rule in found if rule.startswith('oif "lo"')]
     assert len(guarded) == 2, found
     for rule in guarded:
-        assert "tcp dport { 3100, 4001, 4002, 4003 }" in rule, rule
+        assert "tcp dport { 3100, 4001, 4002, 4003, 8443 }" in rule, rule
     assert "meta skuid { root, masto, www-data } accept" in guarded[0]
-    assert "3000" not in " ".join(found) and "4000" not in " ".join(found)
+    assert not {"443", "3000", "4000"} & set(re.findall(r"\d+", " ".join(found))), found
     # Reloaded after base_os's nftables.service, whose restart flushes every table.
     assert "PartOf=nftables.service" in unit.splitlines()
     assert "Before=mastodon-web.service mastodon-streaming.service" in unit.splitlines()

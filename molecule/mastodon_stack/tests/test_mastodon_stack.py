@@ -111,7 +111,8 @@ def test_streaming_websocket_upgrade_through_nginx(host):
 
 # --- The loopback guard (mastodon_stack_loopback_guard, issue 25) -----------------------------
 # Another local account must not reach Puma or streaming past nginx (it could claim any visitor
-# address there with its own X-Forwarded-For); root, mastodon and nginx's www-data still can.
+# address there with its own X-Forwarded-For), nor nginx on loopback (CF-Connecting-IP is trusted
+# from 127.0.0.1); root (cloudflared, the health checks), mastodon and nginx's www-data still can.
 # "nobody" stands for any other account of the laptop.
 GUARDED = {3000: "/health", 4000: "/api/v1/streaming/health"}
 
@@ -143,15 +144,23 @@ def test_root_mastodon_and_nginx_still_reach_puma_and_streaming(host, user, port
 
 
 @pytest.mark.parametrize("path", ["/health", "/api/v1/streaming/health"])
-def test_another_local_account_is_still_served_through_nginx(host, path):
-    result = _as(host, "nobody", "https://localhost" + path, "-k")
-    assert (result.rc, result.stdout) == (0, "200"), (path, result.stderr)
+def test_another_local_account_cannot_claim_a_visitor_address_through_nginx(host, path):
+    # nginx trusts CF-Connecting-IP from 127.0.0.1 (where cloudflared, root, connects): its port
+    # on loopback is guarded the same way, so the header cannot come from another account.
+    result = _as(host, "nobody", "https://localhost" + path, "-k", "-H 'CF-Connecting-IP: 203.0.113.66'")
+    assert (result.rc, result.stdout) == (7, "000"), (path, result.rc, result.stderr)
+
+
+@pytest.mark.parametrize("user", ["root", "mastodon", "www-data"])
+def test_root_mastodon_and_nginx_are_still_served_through_nginx(host, user):
+    result = _as(host, user, "https://localhost/health", "-k")
+    assert (result.rc, result.stdout) == (0, "200"), (user, result.stderr)
 
 
 def test_the_guard_is_its_own_table_and_survives_a_restart_of_nftables(host):
     assert host.service("mastodon-loopback-guard.service").is_enabled
     table = host.check_output("nft list table inet selfhost_mastodon_loopback")
-    assert "reject with tcp reset" in table and "dport { 3000, 4000 }" in table, table
+    assert "reject with tcp reset" in table and "dport { 443, 3000, 4000 }" in table, table
     # nftables.service's restart flushes the whole ruleset; the guard (PartOf) is loaded again.
     host.run_expect([0], "systemctl restart nftables.service")
     assert host.run("nft list table inet selfhost_mastodon_loopback").rc == 0
