@@ -82,6 +82,7 @@ class Remote:
     def __init__(self, posts=3000, mode="ok", retry_after="120", now=lambda: T0):
         self.posts, self.mode, self.retry_after, self.now = posts, mode, retry_after, now
         self.hits = []
+        self.created = {}
         self.server = Server(self.handle)
         self.host = self.server.host
 
@@ -96,10 +97,14 @@ class Remote:
             return 429, {"error": "Too many requests"}, {"Retry-After": self.retry_after}
         if self.mode == "500":
             return 500, {"error": "boom"}, {}
-        stamp = fetcher_mod.datetime.datetime.fromtimestamp(self.now(), fetcher_mod.datetime.timezone.utc)
         if path.startswith("/api/v1/timelines/tag/"):
+            # Each post keeps the time it was made (first seen by this stand-in), as a real one does.
+            for i in range(self.posts):
+                self.created.setdefault(i, self.now() - i)
             return 200, [{"id": str(100000 + i), "url": self.url(i), "uri": self.url(i),
-                          "created_at": stamp.isoformat()} for i in range(self.posts)], {}
+                          "created_at": fetcher_mod.datetime.datetime.fromtimestamp(
+                              self.created[i], fetcher_mod.datetime.timezone.utc).isoformat()}
+                         for i in range(self.posts)], {}
         if path.startswith("/api/v1/statuses/") and path.endswith("/context"):
             return 200, {"ancestors": [], "descendants": [{"url": self.url(900000 + i)} for i in range(5)]}, {}
         return 404, {"error": "not found"}, {}
@@ -281,6 +286,25 @@ def test_missing_replies_of_the_owners_conversations_are_fetched(cfg):
         run_once(cfg(local, []), clock)
         assert "/api/v1/statuses/4242/context" in remote.hits
         assert local.posts == {remote.url(900000 + i) for i in range(5)}
+    finally:
+        remote.server.close()
+        local.server.close()
+
+
+def test_the_replies_of_a_quiet_owners_conversation_are_not_fetched_again_days_later(cfg):
+    """The owner posts nothing for weeks: the same recent posts are read run after run; their
+    replies (no age limit: a reply to an old post can be new) are fetched once, not again when the
+    hashtag posts' memory would have expired (a regression: 72 hours)."""
+    clock = Clock()
+    remote = Remote(posts=0, now=clock)
+    local = Local(tags=(), owner_statuses=[{"id": "55", "in_reply_to_id": "54"}])
+    local.contexts["55"] = {"ancestors": [{"url": "https://%s/@alice/4242" % remote.host}], "descendants": []}
+    try:
+        config = cfg(local, [])
+        for _day in range(20):
+            run_once(config, clock)
+            clock.now += 86400
+        assert sum(local.resolves.values()) == 5 and max(local.resolves.values()) == 1, local.resolves
     finally:
         remote.server.close()
         local.server.close()
