@@ -5,7 +5,11 @@ Every role task carries its role's name; base_os, mastodon_stack and mastodon_op
 the input checks and the facts every phase reads are tagged always. --list-tasks shows the tasks
 of imported files (with their inherited tags) and the include tasks themselves: an included
 file's tasks get the include's tags through `apply`, which test_includes_pass_their_tags_on
-checks in the task files.
+checks in the task files. The phases of base_os, mastodon_stack and mastodon_ops are in their
+tasks/converge.yml, included (tagged always, so that --tags reaches inside) only when something
+changed since the last complete run (docs/performance.md): listed() puts the tasks --list-tasks
+gives for that file, imported with the same arguments, where its include is, which is what a run
+with those tags executes when the role has something to do.
 """
 import re
 from collections import namedtuple
@@ -24,9 +28,15 @@ ZONE_CHECK = "Check the hostname's zone at Cloudflare before anything changes"
 CHECKS = "Check every role's variables before any role runs"
 
 
-def listed(*args):
-    """The tasks site.yml would run with *args*: Task(role or None, name, tags) per task."""
-    run = ansible_playbook(SITE, "--list-tasks", *args, inventory="inventories/example", timeout=300)
+# The include of each role's converge.yml in its main.yml (the name up to its templated reason).
+CONVERGE = {
+    "base_os": "Update, secure and harden the base system - ",
+    "mastodon_stack": "Install, configure and run Mastodon - ",
+    "mastodon_ops": "Install the day-2 scripts and timers - ",
+}
+
+
+def _parse(run):
     assert run.returncode == 0, run.output[-3000:]
     tasks = []
     for line in run.stdout.splitlines():
@@ -34,8 +44,48 @@ def listed(*args):
         if match:
             tags = {t.strip() for t in match["tags"].split(",") if t.strip()}
             tasks.append(Task(match["role"], match["name"], tags))
+    return tasks
+
+
+def _converge_tasks(role, args, tmp_path_factory):
+    """The tasks of ROLE's tasks/converge.yml that *args* select, imported as site.yml's role is."""
+    book = tmp_path_factory.mktemp("converge") / "converge.yml"
+    book.write_text(yaml.safe_dump([{
+        "name": "The phases of " + role, "hosts": "mastodon", "gather_facts": False,
+        "tasks": [{"name": "Phases", "ansible.builtin.import_role": {
+            "name": "selfhost.mastodon." + role, "tasks_from": "converge"}, "tags": [role]}]}]))
+    return _parse(ansible_playbook(book, "--list-tasks", *args, inventory="inventories/example", timeout=300))
+
+
+def listed(*args, factory=None):
+    """The tasks site.yml would run with *args*: Task(role or None, name, tags) per task."""
+    run = ansible_playbook(SITE, "--list-tasks", *args, inventory="inventories/example", timeout=300)
+    tasks = []
+    for task in _parse(run):
+        if task.role in CONVERGE and task.name.startswith(CONVERGE[task.role]):
+            assert task.tags == {"always", task.role}, task
+            tasks.extend(_converge_tasks(task.role, args, factory or _FACTORY[0]))
+        else:
+            tasks.append(task)
     assert tasks, run.output[-3000:]
     return tasks
+
+
+_FACTORY = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _factory(tmp_path_factory):
+    _FACTORY[:] = [tmp_path_factory]
+    yield
+
+
+def test_each_phased_role_includes_its_phases_once():
+    for role, name in CONVERGE.items():
+        main = yaml.safe_load((ROOT / "roles" / role / "tasks" / "main.yml").read_text())
+        includes = [t for t in main if (t.get("ansible.builtin.include_tasks") or {}) == {"file": "converge.yml"}]
+        assert len(includes) == 1 and includes[0]["name"].startswith(name), role
+        assert includes[0]["tags"] == ["always"] and includes[0]["when"] == f"__{role}_converge_due | bool"
 
 
 def roles_with_work(tasks):
@@ -118,18 +168,20 @@ def test_includes_pass_their_tags_on():
         tasks = [t for play in text for t in play.get("tasks", []) + play.get("pre_tasks", [])] \
             if path == SITE else text
         for task in tasks:
+            if (task.get("ansible.builtin.include_tasks") or {}) == {"file": "converge.yml"}:
+                # Tagged always, no apply: each phase in converge.yml carries the role's tags.
+                phases = yaml.safe_load(path.with_name("converge.yml").read_text())
+                assert all(path.parent.parent.name in (p.get("tags") or []) for p in phases), path
+                continue
             for key in ("ansible.builtin.include_tasks", "ansible.builtin.include_role"):
                 if key in task and "tags" in task:
                     applied = (task[key] or {}).get("apply", {}) if isinstance(task[key], dict) else {}
                     assert set(applied.get("tags", [])) == set(task["tags"]), (path.name, task["name"])
 
 
-def test_the_documented_table_names_every_tag():
-    run = ansible_playbook(SITE, "--list-tags", inventory="inventories/example", timeout=300)
-    assert run.returncode == 0, run.output[-3000:]
-    tags = set()
-    for found in re.findall(r"TASK TAGS: \[([^\]]*)\]", run.stdout):
-        tags |= {t.strip() for t in found.split(",") if t.strip()}
+def test_the_documented_table_names_every_tag(everything):
+    # Every tag of site.yml and of the included converge.yml files (listed() puts them in).
+    tags = set().union(*(task.tags for task in everything))
     tags.discard("always")
     assert len(tags) > 20
     table = (ROOT / "docs" / "configuring.md").read_text().split("## Tags", 1)[1].split("\n## ", 1)[0]
