@@ -8,6 +8,7 @@ mastodon_ops (side_effect.yml, tasks/skip_run.yml; outputs in <ephemeral>/skip-r
   edited  after a line added to nginx's site file and mastodon-backup.timer stopped by hand:
           mastodon_stack and mastodon_ops run again and put both back; base_os skips
 """
+# pylint: disable=disallowed-name  # "_" for values a test does not look at
 import re
 
 import pytest
